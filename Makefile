@@ -1,0 +1,45 @@
+# The two commands of the README:
+#   make        set up .venv, build the book, release the exercises
+#   make test   set up .venv, lint, run the tests, strict book build, and
+#               check that exercises/ is what nbgrader generates
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+BUILD  := $(BIN)/jupyter-book build . -W -n --keep-going
+
+.PHONY: all book release test lint pytest book-check release-check clean
+
+all: book release
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+book: $(STAMP)
+	$(BUILD)
+	@echo "The book: _build/html/index.html"
+
+release: $(STAMP)
+	$(BIN)/ziptie release
+
+test: lint pytest book-check release-check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# pytest exits 5 when it collected no test: say so, and fail.
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -n 2 || { status=$$?; \
+	  [ $$status -ne 5 ] || echo "pytest collected no tests"; exit $$status; }
+
+book-check: $(STAMP)
+	$(BUILD)
+
+release-check: $(STAMP)
+	$(BIN)/ziptie release --check
+
+clean:
+	rm -rf _build

@@ -1,0 +1,159 @@
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from ziptie import cli, doctor
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "ziptie.cli", *args],
+                          cwd=cwd, capture_output=True, text=True)
+
+
+def test_import_and_help_do_not_import_heavy_packages():
+    code = (
+        "import sys, ziptie, ziptie.cli\n"
+        "try:\n    ziptie.cli.main(['--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = {'torch', 'matplotlib', 'sklearn', 'nbgrader'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip().endswith("[]"), out
+
+
+def test_submodules_load_on_first_use():
+    code = "import ziptie; print(ziptie.gradcheck.check_grad.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "check_grad"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        import ziptie
+
+        ziptie.nope  # noqa: B018
+
+
+def test_help_lists_the_verbs():
+    done = _run("--help")
+    assert done.returncode == 0
+    for verb in ("doctor", "release"):
+        assert verb in done.stdout
+
+
+def test_no_verb_prints_help(capsys):
+    assert cli.main([]) == 0
+    assert "usage: ziptie" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("ziptie") or str(Path(sys.executable).with_name(
+        "ziptie"))
+    done = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("ziptie ")
+
+
+def test_outside_a_course_is_a_clear_error(tmp_path):
+    done = _run("doctor", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "no course found" in done.stderr
+
+
+def test_doctor_on_this_course():
+    done = _run("doctor")
+    assert "torch" in done.stdout and "device" in done.stdout
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.strip().endswith("all good")
+
+
+def test_doctor_finds_missing_and_stale_files(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text("")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nparts:\n- chapters:\n"
+        "  - file: book/ch1\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    (tmp_path / "solutions" / "01_a").mkdir(parents=True)
+    (tmp_path / "solutions" / "01_a" / "a.ipynb").write_text("{}")
+    (tmp_path / "solutions" / "01_a" / "b.ipynb").write_text("{}")
+    (tmp_path / "exercises" / "01_a").mkdir(parents=True)
+    (tmp_path / "exercises" / "01_a" / "a.ipynb").write_text(
+        "### BEGIN SOLUTION")
+    problems = doctor.course_problems(tmp_path)
+    assert "missing _config.yml" in problems
+    assert "_toc.yml names book/ch1, which is missing" in problems
+    assert any("01_a/a.ipynb holds solutions" in p for p in problems)
+    assert any("01_a/b.ipynb is missing" in p for p in problems)
+    assert not any("intro" in p for p in problems)
+    done = _run("doctor", cwd=tmp_path)
+    assert done.returncode == 1 and "problems found" in done.stdout
+
+
+def _source_notebook() -> nbformat.NotebookNode:
+    def meta(grade_id, **kw):
+        base = {"grade": False, "solution": False, "locked": False,
+                "schema_version": 3, "grade_id": grade_id}
+        base.update(kw)
+        return {"nbgrader": base}
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Write `double`.", metadata=meta(
+            "task", locked=True)),
+        nbformat.v4.new_code_cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+            "    ### END SOLUTION", metadata=meta("double", solution=True)),
+        nbformat.v4.new_code_cell(
+            "assert double(2) == 4\n### BEGIN HIDDEN TESTS\n"
+            "assert double(5) == 10\n### END HIDDEN TESTS",
+            metadata=meta("test_double", grade=True, locked=True, points=1)),
+    ]
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path):
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    (tmp_path / "solutions" / "01_double").mkdir(parents=True)
+    nbformat.write(_source_notebook(),
+                   tmp_path / "solutions" / "01_double" / "double.ipynb")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_release_strips_solutions_and_check_finds_hand_edits(course):
+    assert _run("release", "--check", cwd=course).returncode == 1
+    done = _run("release", cwd=course)
+    assert done.returncode == 0, done.stderr
+    student = course / "exercises" / "01_double" / "double.ipynb"
+    text = student.read_text()
+    assert "return 2 * x" not in text and "double(5)" not in text
+    assert "raise NotImplementedError()" in text and "double(2)" in text
+    assert not (course / "gradebook.db").exists()
+    checked = _run("release", "--check", cwd=course)
+    assert checked.returncode == 0, checked.stdout
+    nb = json.loads(text)
+    nb["cells"][1]["source"] = "def double(x):\n    return 2 * x"
+    student.write_text(json.dumps(nb))
+    checked = _run("release", "--check", cwd=course)
+    assert checked.returncode == 1
+    assert "differs from nbgrader's output: double.ipynb" in checked.stdout
+    (course / "exercises" / "99_orphan").mkdir()
+    checked = _run("release", "--check", cwd=course)
+    assert "99_orphan: has no source" in checked.stdout
+
+
+def test_release_names_an_unknown_assignment(course):
+    done = _run("release", "07_nope", cwd=course)
+    assert done.returncode == 1
+    assert "no assignment '07_nope'" in done.stderr
+    assert "01_double" in done.stderr

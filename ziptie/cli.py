@@ -1,0 +1,95 @@
+"""The ``ziptie`` command: one front door for students and instructors.
+
+    ziptie doctor               is everything installed and in place?
+    ziptie release [NAME ...]   generate exercises/ from solutions/
+    ziptie release --check      is exercises/ what nbgrader generates?
+
+Each verb imports what it needs when it runs, so ``ziptie --help`` is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ziptie import __version__
+
+
+def find_course(start: Path | None = None) -> Path:
+    """The course root: the nearest folder upwards with nbgrader_config.py."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder
+    raise SystemExit(
+        f"ziptie: no course found in {here} or above it (looked for "
+        f"nbgrader_config.py). Run this inside the course repository or pass "
+        f"--course DIR."
+    )
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ziptie.doctor import run
+
+    return run(args.course or find_course())
+
+
+def _release(args: argparse.Namespace) -> int:
+    from ziptie.release import check, release
+
+    course = args.course or find_course()
+    if args.check:
+        return check(course, args.assignments)
+    return release(course, args.assignments)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``ziptie`` command."""
+    parser = argparse.ArgumentParser(
+        prog="ziptie",
+        description="The training loop, from first principles: "
+        "course tools for students and instructors.",
+        epilog="Run 'ziptie VERB --help' for a verb's options.",
+    )
+    parser.add_argument("--version", action="version",
+                        version=f"ziptie {__version__}")
+    parser.add_argument("--course", type=Path, default=None,
+                        help="the course folder (default: found from the "
+                        "current folder upwards)")
+    verbs = parser.add_subparsers(title="verbs", metavar="VERB")
+
+    doctor = verbs.add_parser(
+        "doctor", help="check versions, the device and the course files",
+        description="Print the versions of the course's packages and the "
+        "device found, and check that the course files are present and "
+        "consistent. Exits 1 when something is wrong.")
+    doctor.set_defaults(func=_doctor)
+
+    release = verbs.add_parser(
+        "release", help="generate exercises/ from solutions/ (instructors)",
+        description="Generate the student notebooks in exercises/ from the "
+        "source notebooks in solutions/ with nbgrader: solutions and hidden "
+        "tests are removed.")
+    release.add_argument("assignments", nargs="*", metavar="NAME",
+                         help="assignments to release (default: all)")
+    release.add_argument("--check", action="store_true",
+                         help="only check that exercises/ is exactly what "
+                         "nbgrader generates; exit 1 if not")
+    release.set_defaults(func=_release)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ziptie`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 0
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""``ziptie doctor``: is everything installed and in place?
+
+Prints the versions of the packages the course needs, the device that
+``ziptie.device()`` chooses, and checks the course files: the book's
+configuration, every chapter named in ``_toc.yml``, and a student version
+in ``exercises/`` for every assignment in ``solutions/``.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("torch", "numpy", "matplotlib", "scikit-learn", "tqdm",
+            "jupyter-book", "nbgrader", "jupyterlab")
+COURSE_FILES = ("_config.yml", "_toc.yml", "nbgrader_config.py",
+                "requirements.txt")
+MARKERS = ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS")
+
+
+def versions() -> dict[str, str | None]:
+    """Installed version of each package the course uses (None: missing)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _toc_files(toc: dict) -> list[str]:
+    """Every ``file:`` entry of a jupyter-book table of contents."""
+    files = [toc["root"]] if "root" in toc else []
+    stack = [toc]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return files
+
+
+def course_problems(course: Path) -> list[str]:
+    """What is missing or inconsistent in the course folder."""
+    import yaml
+
+    problems = [f"missing {name}" for name in COURSE_FILES
+                if not (course / name).is_file()]
+    toc_path = course / "_toc.yml"
+    if toc_path.is_file():
+        toc = yaml.safe_load(toc_path.read_text()) or {}
+        for entry in _toc_files(toc):
+            stem = course / entry
+            if not any(stem.with_name(stem.name + ext).is_file()
+                       for ext in ("", ".md", ".ipynb")):
+                problems.append(f"_toc.yml names {entry}, which is missing")
+    source, released = course / "solutions", course / "exercises"
+    names = sorted(p.name for p in source.iterdir()
+                   if p.is_dir()) if source.is_dir() else []
+    for name in names:
+        for notebook in sorted((source / name).glob("*.ipynb")):
+            student = released / name / notebook.name
+            if not student.is_file():
+                problems.append(f"exercises/{name}/{notebook.name} is "
+                                f"missing: run 'ziptie release'")
+            elif any(m in student.read_text() for m in MARKERS):
+                problems.append(f"exercises/{name}/{notebook.name} holds "
+                                f"solutions: run 'ziptie release'")
+    return problems
+
+
+def run(course: Path) -> int:
+    """Print the report; return 1 when something is wrong."""
+    ok = True
+    print(f"ziptie doctor: {course}")
+    print(f"  {'platform':<14}{platform.platform()}")
+    for name, version in versions().items():
+        print(f"  {name:<14}{version or 'NOT INSTALLED'}")
+        ok &= version is not None or name == "jupyterlab"
+    try:
+        from ziptie import device
+
+        print(f"  {'device':<14}{device()}")
+    except (ImportError, ValueError) as err:
+        print(f"  {'device':<14}ERROR: {err}")
+        ok = False
+    problems = course_problems(course)
+    for problem in problems:
+        print(f"  problem: {problem}")
+    print("all good" if ok and not problems else "problems found")
+    sys.stdout.flush()
+    return 0 if ok and not problems else 1

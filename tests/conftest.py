@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -28,3 +32,38 @@ def torch_gen(rng):
     gen = torch.Generator()
     gen.manual_seed(int(rng.integers(2**62)))
     return gen
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    """A one-task nbgrader source notebook: write `double`."""
+    def meta(grade_id, **kw):
+        base = {"grade": False, "solution": False, "locked": False,
+                "schema_version": 3, "grade_id": grade_id}
+        base.update(kw)
+        return {"nbgrader": base}
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
+                                 "display_name": "Python 3"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("Write `double`.", metadata=meta(
+            "task", locked=True)),
+        nbformat.v4.new_code_cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+            "    ### END SOLUTION", metadata=meta("double", solution=True)),
+        nbformat.v4.new_code_cell(
+            "assert double(2) == 4\n### BEGIN HIDDEN TESTS\n"
+            "assert double(5) == 10\n### END HIDDEN TESTS",
+            metadata=meta("test_double", grade=True, locked=True, points=1)),
+    ]
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A scratch course with one assignment, 01_double."""
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    (tmp_path / "solutions" / "01_double").mkdir(parents=True)
+    nbformat.write(source_notebook(),
+                   tmp_path / "solutions" / "01_double" / "double.ipynb")
+    return tmp_path

@@ -4,7 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from ziptie import cli, doctor
@@ -94,39 +93,6 @@ def test_doctor_finds_missing_and_stale_files(tmp_path):
     assert not any("intro" in p for p in problems)
     done = _run("doctor", cwd=tmp_path)
     assert done.returncode == 1 and "problems found" in done.stdout
-
-
-def _source_notebook() -> nbformat.NotebookNode:
-    def meta(grade_id, **kw):
-        base = {"grade": False, "solution": False, "locked": False,
-                "schema_version": 3, "grade_id": grade_id}
-        base.update(kw)
-        return {"nbgrader": base}
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
-                                 "display_name": "Python 3"}
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("Write `double`.", metadata=meta(
-            "task", locked=True)),
-        nbformat.v4.new_code_cell(
-            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
-            "    ### END SOLUTION", metadata=meta("double", solution=True)),
-        nbformat.v4.new_code_cell(
-            "assert double(2) == 4\n### BEGIN HIDDEN TESTS\n"
-            "assert double(5) == 10\n### END HIDDEN TESTS",
-            metadata=meta("test_double", grade=True, locked=True, points=1)),
-    ]
-    return nb
-
-
-@pytest.fixture
-def course(tmp_path):
-    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
-    (tmp_path / "solutions" / "01_double").mkdir(parents=True)
-    nbformat.write(_source_notebook(),
-                   tmp_path / "solutions" / "01_double" / "double.ipynb")
-    return tmp_path
 
 
 @pytest.mark.slow

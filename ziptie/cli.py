@@ -3,6 +3,7 @@
     ziptie doctor               is everything installed and in place?
     ziptie release [NAME ...]   generate exercises/ from solutions/
     ziptie release --check      is exercises/ what nbgrader generates?
+    ziptie check NOTEBOOK       run a notebook's tests, task by task
 
 Each verb imports what it needs when it runs, so ``ziptie --help`` is quick.
 """
@@ -45,6 +46,12 @@ def _release(args: argparse.Namespace) -> int:
     return release(course, args.assignments)
 
 
+def _check(args: argparse.Namespace) -> int:
+    from ziptie.check import report
+
+    return report(args.notebook)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ziptie`` command."""
     parser = argparse.ArgumentParser(
@@ -78,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
                          help="only check that exercises/ is exactly what "
                          "nbgrader generates; exit 1 if not")
     release.set_defaults(func=_release)
+
+    check = verbs.add_parser(
+        "check", help="run an exercise's tests and report each task "
+        "(students)",
+        description="Run the notebook from top to bottom in a fresh kernel "
+        "and report, for every graded task, passed or failed with the "
+        "reason. Exits 1 unless every public test passes.")
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK",
+                       help="the exercise notebook, e.g. "
+                       "exercises/05_sgd/sgd.ipynb")
+    check.set_defaults(func=_check)
     return parser
 
 

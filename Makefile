@@ -25,7 +25,7 @@ book: $(STAMP)
 release: $(STAMP)
 	$(BIN)/ziptie release
 
-test: lint pytest book-check release-check
+test: lint book-check release-check pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

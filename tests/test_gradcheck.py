@@ -77,6 +77,16 @@ def test_check_grad_catches_a_flipped_sign(rng):
         check_grad(lambda v: (v ** 2).sum(), [x], [wrong])
 
 
+def test_check_grad_names_the_argument(rng):
+    x = rng.normal(size=(2, 2))
+    with pytest.raises(GradientError, match=r"argument 1 \(W\) and index"):
+        check_grad(lambda x, W: (x @ W).sum(), [x, x.copy()],
+                   [None, np.zeros((2, 2))], names=["x", "W"])
+    with pytest.raises(ValueError, match="Got 1 names for 2 arguments"):
+        check_grad(lambda x, W: (x @ W).sum(), [x, x], [None, None],
+                   names=["x"])
+
+
 def test_check_grad_skips_arguments_given_none(rng):
     x, W = rng.normal(size=(2, 3)), rng.normal(size=(3, 1))
     check_grad(lambda x, W: (x @ W).sum(), [x, W], [None, x.sum(0)[:, None]])

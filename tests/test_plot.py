@@ -85,6 +85,13 @@ def test_loss_surface_with_paths():
     drawn = [line for line in ax.get_lines() if line.get_label() == "sgd"]
     np.testing.assert_array_equal(drawn[0].get_xydata(), path)
     assert ax.get_xlim() == (-2, 2)
+    assert ax.get_xlabel() == "$w_1$"
+
+
+def test_loss_surface_names_the_parameters():
+    ax = plot.loss_surface(lambda w, b: w ** 2 + b ** 2, (-1, 1), (-1, 1),
+                           xlabel="w", ylabel="b")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("w", "b")
 
 
 def test_loss_surface_log_scale_and_bad_path():

@@ -41,15 +41,17 @@ class GradientError(AssertionError):
 
     def __init__(self, argument: int, index: tuple[int, ...], expected: float,
                  received: float, rel_error: float, n_wrong: int,
-                 n_total: int) -> None:
+                 n_total: int, name: str | None = None) -> None:
         self.argument, self.index = argument, index
         self.expected, self.received = expected, received
         self.rel_error = rel_error
+        label = f"argument {argument}" if name is None else \
+            f"argument {argument} ({name})"
         super().__init__(
-            f"Received derivative {received:.6g} for argument {argument} and "
+            f"Received derivative {received:.6g} for {label} and "
             f"index {index}, but was expecting derivative {expected:.6g} from "
             f"central difference (relative error {rel_error:.2e}). "
-            f"{n_wrong} of {n_total} entries of argument {argument} differ."
+            f"{n_wrong} of {n_total} entries of {label} differ."
         )
 
 
@@ -142,7 +144,7 @@ def numerical_grad(f: Callable[..., Any], args: Sequence[Any], *,
 def check_grad(f: Callable[..., Any], args: Sequence[Any],
                grads: Sequence[Any | None], *, grad_output: Any = None,
                eps: float = 1e-6, rtol: float = 1e-4,
-               atol: float = 1e-6) -> None:
+               atol: float = 1e-6, names: Sequence[str] | None = None) -> None:
     """Check gradients against central differences; raise if one is wrong.
 
     Args:
@@ -151,12 +153,15 @@ def check_grad(f: Callable[..., Any], args: Sequence[Any],
             its argument; ``None`` skips that argument.
         rtol, atol: an entry passes when ``|received - expected| <= atol +
             rtol * |expected|``.
+        names: a name per argument (``["X", "W", "b"]``) for the message.
 
     Raises:
         GradientError: naming the first wrong entry: the argument, the
             index, the expected and received values and the relative error.
         ValueError: ``grads`` does not match ``args`` in number or shape.
     """
+    if names is not None and len(names) != len(args):
+        raise ValueError(f"Got {len(names)} names for {len(args)} arguments.")
     if len(grads) != len(args):
         raise ValueError(
             f"Got {len(grads)} gradients for {len(args)} arguments: pass one "
@@ -179,4 +184,4 @@ def check_grad(f: Callable[..., Any], args: Sequence[Any],
             exp, rec = float(expected[index]), float(received[index])
             rel = abs(rec - exp) / max(abs(exp), abs(rec), 1e-12)
             raise GradientError(k, index, exp, rec, rel, int(wrong.sum()),
-                                wrong.size)
+                                wrong.size, None if names is None else names[k])

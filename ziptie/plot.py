@@ -103,7 +103,8 @@ def loss_surface(loss: Callable[[np.ndarray, np.ndarray], np.ndarray],
                  xlim: tuple[float, float], ylim: tuple[float, float], *,
                  paths: Mapping[str, Any] | None = None,
                  ax: Axes | None = None, levels: int | Any = 30,
-                 resolution: int = 200, log: bool = False) -> Axes:
+                 resolution: int = 200, log: bool = False,
+                 xlabel: str = "$w_1$", ylabel: str = "$w_2$") -> Axes:
     """Contours of a loss of two parameters, with optimizer paths on it.
 
     Args:
@@ -111,8 +112,9 @@ def loss_surface(loss: Callable[[np.ndarray, np.ndarray], np.ndarray],
         xlim, ylim: the ranges of the two parameters.
         paths: name to a sequence of ``(w1, w2)`` points, one per step.
         levels: number of contour levels, or the levels themselves.
-        log: contour the logarithm of the loss (for valleys such as
-            Rosenbrock's).
+        log: contour :math:`\\log_{10}(L - L_{min} + 10^{-3})` instead of
+            the loss, for narrow valleys such as Rosenbrock's.
+        xlabel, ylabel: the names of the two parameters.
     """
     ax = _axes(ax, figsize=(6, 5))
     w1, w2 = np.meshgrid(np.linspace(*xlim, resolution),
@@ -123,7 +125,7 @@ def loss_surface(loss: Callable[[np.ndarray, np.ndarray], np.ndarray],
     contour = ax.contour(w1, w2, values, levels=levels, cmap="viridis",
                          linewidths=0.8)
     ax.figure.colorbar(contour, ax=ax,
-                       label="log10 loss" if log else "loss")
+                       label="log10(loss - min)" if log else "loss")
     for name, path in (paths or {}).items():
         path = _numpy(path)
         if path.ndim != 2 or path.shape[1] != 2:
@@ -136,8 +138,8 @@ def loss_surface(loss: Callable[[np.ndarray, np.ndarray], np.ndarray],
         ax.legend()
     ax.set_xlim(xlim)
     ax.set_ylim(ylim)
-    ax.set_xlabel("$w_1$")
-    ax.set_ylabel("$w_2$")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     return ax
 
 

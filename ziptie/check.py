@@ -1,6 +1,6 @@
 """``ziptie check NOTEBOOK``: a student's check before handing in.
 
-Runs the notebook from top to bottom in a fresh kernel, as the grader will,
+Runs the notebook from top to bottom in the grader's sandbox,
 then reports every graded test cell: passed, or failed with the reason (the
 last line of its error). Only the tests in the student's notebook run; the
 hidden tests used in grading may still find a mistake.
@@ -13,6 +13,8 @@ from pathlib import Path
 
 #: Seconds one cell may run before it counts as failed.
 CELL_TIMEOUT = 120
+#: The unprivileged user id the sandbox runs as when ``check`` runs as root.
+_UID = 209999
 
 
 @dataclass(frozen=True)
@@ -40,28 +42,43 @@ def _reason(outputs: list, timeout: int) -> str | None:
 
 
 def run(path: Path, timeout: int = CELL_TIMEOUT) -> list[TaskResult]:
-    """Execute the notebook at ``path``; the result of every graded cell."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    """Execute the notebook at ``path``; the result of every graded cell.
 
-    nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, allow_errors=True,
-                            kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    crash = None
-    try:
-        client.execute()
-    except (CellTimeoutError, DeadKernelError) as err:
-        crash = f"{type(err).__name__}: {str(err).splitlines()[0]}"
+    It runs in the same sandbox as ``ziptie grade`` (``ziptie.sandbox``):
+    a fresh process holding a copy of the notebook's folder, with limits
+    on time, memory and processes, and no network where the machine
+    allows it.
+    """
+    import json
+
+    from ziptie import sandbox
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    cells = ["".join(c["source"]) if isinstance(c["source"], list)
+             else c["source"] for c in code]
+    files = {p.name: p.read_bytes() for p in path.parent.iterdir()
+             if p.is_file() and p.stat().st_size < (50 << 20)}
+    files[path.name] = path.read_bytes()
+    limits = sandbox.Limits(cell_timeout=timeout,
+                            notebook_timeout=max(300, 10 * timeout))
+    iso = sandbox.isolation()
+    outcome = sandbox.run({"cells": cells, "probes": []}, files, limits,
+                          uid=_UID if iso.separate_user else None)
+    crash = "; ".join(outcome.problems) or None
     results = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
+    for index, cell in enumerate(code):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("grade"):
             continue
-        ran = cell.get("execution_count") is not None
-        reason = _reason(cell.get("outputs", []), timeout) if ran else (
-            crash or "did not run")
+        if index in outcome.cells:
+            error = outcome.cells[index]
+            reason = None if error is None else (
+                "not answered yet (the cell it tests raises "
+                "NotImplementedError)" if error.startswith(
+                    "NotImplementedError") else error)
+        else:
+            reason = crash or "did not run"
         results.append(TaskResult(meta.get("grade_id", "?"),
                                   float(meta.get("points", 0)),
                                   reason is None, reason or ""))
@@ -74,7 +91,7 @@ def report(path: Path) -> int:
         raise SystemExit(f"ziptie: no notebook at {path}")
     if path.suffix != ".ipynb":
         raise SystemExit(f"ziptie: {path} is not a notebook (.ipynb)")
-    print(f"Checking {path} (running every cell in a fresh kernel)...")
+    print(f"Checking {path} (running every cell in a fresh sandbox)...")
     results = run(path)
     if not results:
         print("This notebook has no graded test cells.")

@@ -4,6 +4,7 @@
     ziptie release [NAME ...]   generate exercises/ from solutions/
     ziptie release --check      is exercises/ what nbgrader generates?
     ziptie check NOTEBOOK       run a notebook's tests, task by task
+    ziptie grade SUBMISSIONS    autograde a class, isolated and in parallel
 
 Each verb imports what it needs when it runs, so ``ziptie --help`` is quick.
 """
@@ -52,6 +53,17 @@ def _check(args: argparse.Namespace) -> int:
     return report(args.notebook)
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from ziptie.grade import grade
+    from ziptie.sandbox import Limits
+
+    limits = Limits(cell_timeout=args.cell_timeout,
+                    notebook_timeout=max(300.0, 5 * args.cell_timeout),
+                    memory=args.memory_mb << 20)
+    return grade(args.course or find_course(), args.submissions,
+                 args.assignment, args.workers, args.out, limits)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``ziptie`` command."""
     parser = argparse.ArgumentParser(
@@ -96,6 +108,30 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the exercise notebook, e.g. "
                        "exercises/05_sgd/sgd.ipynb")
     check.set_defaults(func=_check)
+
+    grade = verbs.add_parser(
+        "grade", help="autograde a class's submissions (instructors)",
+        description="Grade every submission in a folder or .zip (nbgrader's "
+        "submitted/<student>/<assignment>/ layout, or the flat files a "
+        "learning-management system exports), each in an isolated sandbox, "
+        "in parallel. Writes grades.csv, the gradebook and one feedback "
+        "page per student; a rerun skips what is already graded.")
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                       help="a folder or a .zip of submitted notebooks")
+    grade.add_argument("--assignment", metavar="NAME", default=None,
+                       help="the assignment (default: the only one)")
+    grade.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="sandboxes at once (default: number of cores)")
+    grade.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="where grades, feedback and the gradebook go "
+                       "(default: ./graded-<assignment>)")
+    grade.add_argument("--cell-timeout", type=float, default=60.0,
+                       metavar="SECONDS", help="time limit of one cell "
+                       "(default: 60)")
+    grade.add_argument("--memory-mb", type=int, default=3072, metavar="MB",
+                       help="memory (address space) of one sandbox "
+                       "(default: 3072)")
+    grade.set_defaults(func=_grade)
     return parser
 
 

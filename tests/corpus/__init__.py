@@ -1,0 +1,234 @@
+"""A class of hostile and broken submissions for ``ziptie grade``.
+
+``course/`` is a tiny course: one assignment, ``01_fixture`` (``double``,
+``mean_squared_error``, a ``Counter``; 4 points), with its checks in
+``course/grading/01_fixture.py``. ``CORPUS`` lists the submissions: each a
+student name, how the notebook differs from a correct one, and the status
+and score it must get. ``build(folder)`` writes them in nbgrader's
+``submitted/<student>/01_fixture/fixture.ipynb`` layout::
+
+    python -c "import sys; sys.path.insert(0, 'tests'); import corpus; \\
+               corpus.build(__import__('pathlib').Path('/tmp/class'))"
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+COURSE = Path(__file__).resolve().parent / "course"
+ASSIGNMENT = "01_fixture"
+NOTEBOOK = "fixture.ipynb"
+SOURCE = COURSE / "solutions" / ASSIGNMENT / NOTEBOOK
+
+_BLOCK = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)"
+                    r"^[ \t]*### END SOLUTION[ \t]*\n?", re.DOTALL | re.M)
+_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?",
+                     re.DOTALL)
+
+WRONG_DOUBLE = "def double(x):\n    return 3 * x\n"
+WRONG_MSE = ("def mean_squared_error(pred, y):\n"
+             "    return float(np.mean(np.abs(np.asarray(pred) - y)))\n")
+
+
+def _cells(nb: dict) -> dict[str, dict]:
+    return {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"]
+            if "nbgrader" in c["metadata"]}
+
+
+def correct() -> dict:
+    """The student notebook with every task answered correctly."""
+    nb = json.loads(SOURCE.read_text())
+    for cell in nb["cells"]:
+        cell["source"] = _HIDDEN.sub("", _BLOCK.sub(
+            lambda m: m.group(1), "".join(cell["source"])))
+    return nb
+
+
+def released() -> dict:
+    """The notebook as released: every solution a stub."""
+    nb = json.loads(SOURCE.read_text())
+    for cell in nb["cells"]:
+        cell["source"] = _HIDDEN.sub("", _BLOCK.sub(
+            "raise NotImplementedError()\n", "".join(cell["source"])))
+    return nb
+
+
+@dataclass(frozen=True)
+class Case:
+    """One submission: ``cells`` replace the source of cells by grade_id
+    (a ``+name`` key adds a new cell after cell ``name``)."""
+
+    student: str
+    status: str
+    score: float
+    why: str
+    cells: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None          # the file's bytes, as they are
+    base: str = "correct"             # or "released"
+    edit: str | None = None           # name of an extra edit, see _edit
+    name: str = NOTEBOOK
+
+
+def _edit(nb: dict, how: str) -> dict:
+    if how == "tamper_tests":          # edit, delete and re-tag test cells
+        cells = _cells(nb)
+        cells["test_double"]["source"] = "pass"
+        cells["test_mse"]["metadata"]["nbgrader"].update(
+            grade=False, points=100, locked=False)
+        nb["cells"].remove(cells["test_counter"])
+    elif how == "metadata":            # claim points; change the notebook's
+        nb["metadata"]["nbgrader"] = {"score": 4, "graded": True}
+        for cell in nb["cells"]:
+            meta = cell["metadata"].get("nbgrader")
+            if meta:
+                meta["points"] = 100
+    elif how == "strip_metadata":      # an editor dropped nbgrader's metadata
+        for cell in nb["cells"]:
+            cell["metadata"].pop("nbgrader", None)
+    elif how == "other_assignment":
+        for cell in nb["cells"]:
+            meta = cell["metadata"].get("nbgrader")
+            if meta:
+                meta["grade_id"] = "other_" + meta["grade_id"]
+    return nb
+
+
+def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
+    """The submissions; ``course`` and ``out`` are the paths a cheater
+    would try to read or write."""
+    solution = course / "solutions" / ASSIGNMENT / NOTEBOOK
+    checks = course / "grading" / f"{ASSIGNMENT}.py"
+    out = out or course / "graded"
+    return [
+        Case("good", "ok", 4, "every answer right"),
+        Case("wrong", "ok", 3, "double is wrong", {"double": WRONG_DOUBLE}),
+        Case("stubs", "ok", 0, "nothing answered", base="released"),
+        Case("patch_numpy", "ok", 1, "np.allclose always True, wrong answers",
+             {"setup": "", "double": "import numpy as np\n"
+              "np.allclose = lambda *a, **k: True\n"
+              "np.isclose = lambda *a, **k: True\n" + WRONG_DOUBLE,
+              "mse": WRONG_MSE}),
+        Case("patch_torch", "ok", 2, "torch.allclose and assert patched",
+             {"double": "import torch, builtins\n"
+              "torch.allclose = lambda *a, **k: True\n"
+              "builtins.AssertionError = Warning\n" + WRONG_DOUBLE,
+              "counter": "class Counter:\n    pass\n"}),
+        Case("ast_transformer", "ok", 0, "an AST transformer drops asserts",
+             {"double": "import ast\nclass NoAssert(ast.NodeTransformer):\n"
+              "    def visit_Assert(self, node):\n        return ast.Pass()\n"
+              "get_ipython().ast_transformers.append(NoAssert())\n"
+              + WRONG_DOUBLE, "mse": WRONG_MSE,
+              "counter": "class Counter:\n    pass\n"}),
+        Case("input_transformer", "ok", 1, "later cells rewritten to pass",
+             {"double": "def double(x):\n    return 2 * x\n"
+              "get_ipython().input_transformers_cleanup.append(\n"
+              "    lambda lines: ['pass\\n'])\n"}),
+        Case("always_equal", "ok", 3, "returns an object equal to anything",
+             {"double": "class Yes(float):\n"
+              "    def __eq__(self, other):\n        return True\n"
+              "    __ne__ = lambda s, o: False\n"
+              "def double(x):\n    return Yes(0)\n"}),
+        Case("always_equal_obj", "ok", 3, "a non-data object from double",
+             {"double": "class Yes:\n"
+              "    def __eq__(self, other):\n        return True\n"
+              "    def __array__(self, *a, **k):\n"
+              "        import numpy\n        return numpy.zeros(3)\n"
+              "def double(x):\n    return Yes()\n"}),
+        Case("fake_success", "ok", 2, "prints success, answers wrong",
+             {"+counter": "print('test_double passed\\ntest_mse passed\\n"
+              "Score: 4/4. All tests passed!')",
+              "mse": WRONG_MSE}),
+        Case("tamper_tests", "ok", 2, "test cells edited, re-tagged, deleted",
+             {"mse": WRONG_MSE}, edit="tamper_tests"),
+        Case("metadata", "ok", 3, "points and scores in the metadata",
+             {"double": WRONG_DOUBLE}, edit="metadata"),
+        Case("strip_metadata", "ok", 4, "no nbgrader metadata: every cell "
+             "runs, tests included", edit="strip_metadata"),
+        Case("read_hidden", "ok", 3, "reads solutions and checks from disk",
+             {"double": "import glob, os\nfound = []\n"
+              f"for p in [{str(solution)!r}, {str(checks)!r}]:\n"
+              "    try:\n        found.append(open(p).read())\n"
+              "    except OSError:\n        pass\n"
+              "for depth in range(1, 5):\n"
+              "    found += glob.glob('/*' * depth + '/grading/*.py')\n"
+              "def double(x):\n    return 2 * x if found else 0 * x\n"}),
+        Case("write_results", "ok", 0, "writes the gradebook and results",
+             {"double": "import os\n"
+              f"for p in [{str(out / 'results.jsonl')!r},\n"
+              f"          {str(out / 'gradebook.db')!r},\n"
+              f"          {str(out / 'grades.csv')!r},\n"
+              "          'results.jsonl', '../grades.csv']:\n"
+              "    try:\n        open(p, 'w').write('all full marks')\n"
+              "    except OSError:\n        pass\n" + WRONG_DOUBLE,
+              "mse": WRONG_MSE, "counter": "Counter = None\n"}),
+        Case("infinite_loop", "timeout", 2, "a loop that never ends",
+             {"mse": "while True:\n    pass\n"}),
+        Case("stubborn_loop", "timeout", 2, "a loop that swallows the "
+             "timeout", {"mse": "while True:\n    try:\n        while True:\n"
+                         "            pass\n    except BaseException:\n"
+                         "        pass\n"}),
+        Case("memory_bomb", "memory-limit", 3, "asks for a terabyte",
+             {"counter": "x = bytearray(10**12)\n"}),
+        Case("memory_creep", "memory-limit", 3, "grows until it breaks",
+             {"counter": "held = []\nwhile True:\n"
+              "    held.append(np.empty(50 * 2**20, dtype=np.uint8))\n"}),
+        Case("fork_bomb", "process-limit", 3, "forks forever",
+             {"counter": "import os\nwhile True:\n    os.fork()\n"}),
+        Case("exit", "crashed", 2, "os._exit in a cell",
+             {"+mse": "import os\nos._exit(3)\n",
+              "mse": WRONG_MSE}),
+        Case("segfault", "crashed", 3, "the kernel dies",
+             {"+counter": "import ctypes\nctypes.string_at(0)\n",
+              "counter": "class Counter:\n    pass\n"}),
+        Case("flood", "output-limit", 3, "gigabytes of output",
+             {"+double": "import sys\nwhile True:\n"
+              "    sys.stdout.write('x' * 2**20)\n",
+              "counter": "Counter = 1\n"}),
+        Case("probe_exit", "crashed", 3, "dies when its function is called",
+             {"counter": "import os\nclass Counter:\n"
+              "    def __init__(self, start=0):\n        os._exit(1)\n"}),
+        Case("invalid_json", "invalid-notebook", 0, "not JSON",
+             raw=b'{"cells": [{"cell_type": "code", "sour'),
+        Case("wrong_assignment", "wrong-assignment", 0,
+             "a notebook of another assignment", edit="other_assignment"),
+        Case("misnamed", "ok", 4, "saved as Untitled.ipynb",
+             name="Untitled.ipynb"),
+        Case("zoë_李", "ok", 4, "a non-ASCII name"),
+    ]
+
+
+def notebook_bytes(case: Case) -> bytes:
+    """The file a case hands in."""
+    if case.raw is not None:
+        return case.raw
+    nb = copy.deepcopy(correct() if case.base == "correct" else released())
+    by_id = _cells(nb)
+    for key, text in case.cells.items():
+        if key.startswith("+"):
+            at = nb["cells"].index(by_id[key[1:]]) + 1
+            nb["cells"].insert(at, {"cell_type": "code", "metadata": {},
+                                    "source": text, "outputs": [],
+                                    "execution_count": None})
+        else:
+            by_id[key]["source"] = text
+    if case.edit:
+        nb = _edit(nb, case.edit)
+    return json.dumps(nb, indent=1).encode()
+
+
+def build(folder: Path, cases: list[Case] | None = None) -> list[Case]:
+    """Write the cases in nbgrader's layout under ``folder``; plus a
+    student with no notebook at all (``missing``)."""
+    cases = cases if cases is not None else corpus()
+    for case in cases:
+        target = folder / "submitted" / case.student / ASSIGNMENT
+        target.mkdir(parents=True, exist_ok=True)
+        (target / case.name).write_bytes(notebook_bytes(case))
+    missing = folder / "submitted" / "missing" / ASSIGNMENT
+    missing.mkdir(parents=True, exist_ok=True)
+    (missing / "README.txt").write_text("I forgot the notebook.\n")
+    return cases

@@ -27,20 +27,6 @@ class TaskResult:
     reason: str = ""
 
 
-def _reason(outputs: list, timeout: int) -> str | None:
-    """The error of a cell's outputs as one line, or None if it passed."""
-    for output in outputs:
-        if output.get("output_type") == "error":
-            name, value = output.get("ename", "Error"), output.get("evalue", "")
-            if name == "NotImplementedError":
-                return "not answered yet (the cell it tests raises " \
-                       "NotImplementedError)"
-            if name == "KeyboardInterrupt":
-                return f"Timeout: stopped after {timeout} s"
-            return f"{name}: {value}".strip().rstrip(":")
-    return None
-
-
 def run(path: Path, timeout: int = CELL_TIMEOUT) -> list[TaskResult]:
     """Execute the notebook at ``path``; the result of every graded cell.
 

@@ -30,9 +30,11 @@ test: lint book-check release-check pytest
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# pytest exits 5 when it collected no test: say so, and fail.
+# pytest exits 5 when it collected no test: say so, and fail. Two workers,
+# each kernel on one BLAS thread, so notebooks run side by side do not fight
+# over the cores.
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n 2 || { status=$$?; \
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "pytest collected no tests"; exit $$status; }
 
 book-check: $(STAMP)

@@ -87,6 +87,19 @@ def test_check_grad_names_the_argument(rng):
                    names=["x"])
 
 
+def test_arguments_not_differentiated_are_passed_unchanged(rng):
+    logits = rng.normal(size=(4, 3))
+    y = rng.integers(0, 3, size=4)
+
+    def picked(z, labels):
+        assert labels.dtype.kind == "i", "labels must stay integers"
+        return z[np.arange(len(labels)), labels].sum()
+
+    expected = np.zeros_like(logits)
+    expected[np.arange(4), y] = 1.0
+    check_grad(picked, [logits, y], [expected, None])
+
+
 def test_check_grad_skips_arguments_given_none(rng):
     x, W = rng.normal(size=(2, 3)), rng.normal(size=(3, 1))
     check_grad(lambda x, W: (x @ W).sum(), [x, W], [None, x.sum(0)[:, None]])

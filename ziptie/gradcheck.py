@@ -110,6 +110,7 @@ def numerical_grad(f: Callable[..., Any], args: Sequence[Any], *,
         grad_output: upstream gradient, same shape as ``f(*args)``.
         eps: half the width of the central difference.
         wrt: indices of the arguments to differentiate; all by default.
+            The others (class labels, say) are passed to ``f`` unchanged.
 
     Returns:
         One float64 NumPy array per argument, the shape of that argument
@@ -117,15 +118,17 @@ def numerical_grad(f: Callable[..., Any], args: Sequence[Any], *,
     """
     if eps <= 0:
         raise ValueError(f"eps must be positive, got {eps}")
-    points = [_to_numpy(a).copy() for a in args]
+    wrt = range(len(args)) if wrt is None else wrt
+    # float64 copies of the arguments that are perturbed; the rest as given
+    points = {k: _to_numpy(args[k]).copy() for k in wrt}
     upstream = None if grad_output is None else _to_numpy(grad_output)
-    wrt = range(len(points)) if wrt is None else wrt
 
     def evaluate() -> float:
-        inputs = [_like(p, a) for p, a in zip(points, args, strict=True)]
+        inputs = [_like(points[k], a) if k in points else a
+                  for k, a in enumerate(args)]
         return _scalar(f(*inputs), upstream)
 
-    grads: list[np.ndarray | None] = [None] * len(points)
+    grads: list[np.ndarray | None] = [None] * len(args)
     for k in wrt:
         x = points[k]
         grad = np.zeros_like(x)

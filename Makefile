@@ -6,7 +6,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-BUILD  := $(BIN)/jupyter-book build . -W -n --keep-going
+# One thread per chapter: the book's models are small, and two threads on a
+# busy 2-core machine make them slower, not faster.
+BUILD  := OMP_NUM_THREADS=1 $(BIN)/jupyter-book build . -W -n --keep-going
 
 .PHONY: all book release test lint pytest book-check release-check clean
 

@@ -41,6 +41,8 @@ def test_history_per_step_and_chosen_keys():
     assert ax.get_xlabel() == "step" and ax.get_yscale() == "log"
     ax = plot.history(_history(), ["val_accuracy"])
     assert ax.get_ylabel() == "val_accuracy"
+    assert plot.history(_history()).get_ylabel() == "value"
+    assert plot.history(_history(), ylabel="").get_ylabel() == ""
 
 
 def test_history_names_a_missing_curve():

@@ -31,7 +31,7 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6, 4)) -> Axes:
 
 def history(hist: History, keys: list[str] | None = None, *,
             per_step: bool = False, ax: Axes | None = None,
-            log: bool = False) -> Axes:
+            log: bool = False, ylabel: str | None = None) -> Axes:
     """Learning curves from a :class:`ziptie.train.History`.
 
     Args:
@@ -40,6 +40,8 @@ def history(hist: History, keys: list[str] | None = None, *,
             ``val_loss``) per epoch, or ``loss`` per step.
         per_step: plot per optimizer step instead of per epoch.
         log: logarithmic y axis.
+        ylabel: the y axis label; by default the curve's name when there
+            is one curve, else "value".
     """
     ax = _axes(ax)
     series = hist.step if per_step else hist.epoch
@@ -55,7 +57,9 @@ def history(hist: History, keys: list[str] | None = None, *,
         values = series[key]
         ax.plot(np.arange(1, len(values) + 1), values, label=key)
     ax.set_xlabel("step" if per_step else "epoch")
-    ax.set_ylabel(keys[0] if len(keys) == 1 else "value")
+    if ylabel is None:
+        ylabel = keys[0] if len(keys) == 1 else "value"
+    ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
     ax.legend()

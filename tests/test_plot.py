@@ -30,7 +30,7 @@ def _history():
 def test_history_draws_every_loss_curve():
     ax = plot.history(_history())
     labels = [line.get_label() for line in ax.get_lines()]
-    assert labels == ["train_loss", "val_loss"]
+    assert labels == ["training loss", "validation loss"]
     np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(),
                                   [1.1, 0.6, 0.4])
     assert ax.get_xlabel() == "epoch"
@@ -40,9 +40,21 @@ def test_history_per_step_and_chosen_keys():
     ax = plot.history(_history(), per_step=True, log=True)
     assert ax.get_xlabel() == "step" and ax.get_yscale() == "log"
     ax = plot.history(_history(), ["val_accuracy"])
-    assert ax.get_ylabel() == "val_accuracy"
+    assert ax.get_ylabel() == "validation accuracy"
     assert plot.history(_history()).get_ylabel() == "value"
     assert plot.history(_history(), ylabel="").get_ylabel() == ""
+
+
+def test_history_marks_the_best_epoch():
+    hist = _history()
+    hist.best_epoch = 1  # the second epoch, drawn at x = 2
+    ax = plot.history(hist, mark_best=True)
+    [best] = [line for line in ax.get_lines()
+              if line.get_label().startswith("best epoch")]
+    assert list(best.get_xdata()) == [2, 2]
+    assert best.get_label() == "best epoch (2)"
+    with pytest.raises(ValueError, match="needs a run with early stopping"):
+        plot.history(_history(), mark_best=True)
 
 
 def test_history_names_a_missing_curve():

@@ -31,7 +31,8 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (6, 4)) -> Axes:
 
 def history(hist: History, keys: list[str] | None = None, *,
             per_step: bool = False, ax: Axes | None = None,
-            log: bool = False, ylabel: str | None = None) -> Axes:
+            log: bool = False, ylabel: str | None = None,
+            mark_best: bool = False) -> Axes:
     """Learning curves from a :class:`ziptie.train.History`.
 
     Args:
@@ -42,6 +43,8 @@ def history(hist: History, keys: list[str] | None = None, *,
         log: logarithmic y axis.
         ylabel: the y axis label; by default the curve's name when there
             is one curve, else "value".
+        mark_best: draw a dotted line at ``hist.best_epoch``, the epoch
+            whose weights early stopping restored.
     """
     ax = _axes(ax)
     series = hist.step if per_step else hist.epoch
@@ -55,16 +58,31 @@ def history(hist: History, keys: list[str] | None = None, *,
         )
     for key in keys:
         values = series[key]
-        ax.plot(np.arange(1, len(values) + 1), values, label=key)
+        ax.plot(np.arange(1, len(values) + 1), values, label=_readable(key))
+    if mark_best:
+        if hist.best_epoch is None:
+            raise ValueError("mark_best needs a run with early stopping "
+                             "(fit(..., patience=N)); best_epoch is None")
+        best = hist.best_epoch + 1  # epochs are drawn from 1
+        ax.axvline(best, color="black", linestyle=":",
+                   label=f"best epoch ({best})")
     ax.set_xlabel("step" if per_step else "epoch")
     if ylabel is None:
-        ylabel = keys[0] if len(keys) == 1 else "value"
+        ylabel = _readable(keys[0]) if len(keys) == 1 else "value"
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def _readable(key: str) -> str:
+    """``val_loss`` becomes ``validation loss``."""
+    for short, long in (("train_", "training "), ("val_", "validation ")):
+        if key.startswith(short):
+            key = long + key[len(short):]
+    return key.replace("_", " ")
 
 
 def decision_boundary(predict: Callable[[Any], Any], X: Any, y: Any, *,

@@ -123,3 +123,10 @@ def test_release_names_an_unknown_assignment(course):
     assert done.returncode == 1
     assert "no assignment '07_nope'" in done.stderr
     assert "01_double" in done.stderr
+
+
+def test_release_without_solutions_is_a_clear_error(tmp_path):
+    (tmp_path / "nbgrader_config.py").write_text("")
+    done = _run("release", "--check", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "has no solutions/ folder" in done.stderr

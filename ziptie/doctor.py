@@ -31,19 +31,19 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def _toc_files(toc: dict) -> list[str]:
-    """Every ``file:`` entry of a jupyter-book table of contents."""
-    files = [toc["root"]] if "root" in toc else []
-    stack = [toc]
-    while stack:
-        node = stack.pop()
+def toc_files(toc: dict) -> list[str]:
+    """The root and every ``file:`` of a jupyter-book table of contents,
+    in reading order."""
+    def files(node) -> list[str]:
         if isinstance(node, dict):
-            if "file" in node:
-                files.append(node["file"])
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return files
+            found = [node["file"]] if "file" in node else []
+            return found + [f for key, value in node.items() if key != "file"
+                            for f in files(value)]
+        if isinstance(node, list):
+            return [f for item in node for f in files(item)]
+        return []
+
+    return ([toc["root"]] if "root" in toc else []) + files(toc)
 
 
 def course_problems(course: Path) -> list[str]:
@@ -55,7 +55,7 @@ def course_problems(course: Path) -> list[str]:
     toc_path = course / "_toc.yml"
     if toc_path.is_file():
         toc = yaml.safe_load(toc_path.read_text()) or {}
-        for entry in _toc_files(toc):
+        for entry in toc_files(toc):
             stem = course / entry
             if not any(stem.with_name(stem.name + ext).is_file()
                        for ext in ("", ".md", ".ipynb")):

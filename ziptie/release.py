@@ -26,6 +26,9 @@ RELEASE = "exercises"
 def assignments(course: Path) -> list[str]:
     """Names of the assignments in ``solutions/``, in order."""
     source = course / SOURCE
+    if not source.is_dir():
+        raise SystemExit(f"ziptie: {course} has no {SOURCE}/ folder of "
+                         f"source notebooks.")
     return sorted(p.name for p in source.iterdir()
                   if p.is_dir() and any(p.glob("*.ipynb")))
 

@@ -19,11 +19,27 @@ on inputs drawn after the student handed in. Values cross as plain JSON
 (numbers, strings, lists; arrays as ``{"$nd": nested lists, "dtype": ...}``),
 never as pickles.
 
-A probe is a list of steps; each step calls or reads one name::
+A probe is a list of steps; each step calls or reads one name, or holds
+a value the grader sent::
 
     {"target": "Counter", "args": [3], "kwargs": {}, "encode": false}
     {"target": "$0.add", "args": [2]}       method of step 0's result
     {"target": "$0.count"}                  attribute (no "args": no call)
+    {"target": "$0.layers.0.weight"}        a path: attributes, list items
+    {"value": {"$nn": [...]}}               an object made from the data
+    {"target": "f", "args": [{"$ref": 0}]}  step 0's object as an argument
+    {"target": "$1.lr", "set": 0.01}        assign an attribute
+    {"target": "f", "args": [], "catch": true}
+                                the names of the classes of what f raised
+                                come back (None if it returned)
+
+``{"$pt": ..., "grad": ...}`` is a tensor with its ``.grad`` set;
+``{"$rng": state}`` a NumPy generator in that state;
+``{"$nn": [layer, ...]}`` an ``nn.Sequential`` of ``Linear`` (weights
+given), ``ReLU``, ``Tanh`` and ``Sigmoid`` layers. A probe may carry
+``"forbid": ["torch.optim.Optimizer.__init__", ...]``: while its steps run,
+those functions raise, as a notebook's test forbids a shortcut (best
+effort, like the test: the points still come from the returned data).
 """
 
 from __future__ import annotations
@@ -32,6 +48,7 @@ import json
 import os
 import signal
 import sys
+import types
 
 #: The process that reports; a forked child of the student's code never does.
 _ROOT_PID = os.getpid()
@@ -56,11 +73,14 @@ def _error_line(err: BaseException) -> str:
 
 # -- values across the boundary ---------------------------------------------
 
-def decode(value):
-    """A grader's JSON value as the student's function receives it."""
+def decode(value, kept: list = ()):
+    """A grader's JSON value as the student's function receives it;
+    ``{"$ref": k}`` is the object step ``k`` of the probe kept."""
     if isinstance(value, list):
-        return [decode(v) for v in value]
+        return [decode(v, kept) for v in value]
     if isinstance(value, dict):
+        if "$ref" in value:
+            return kept[int(value["$ref"])]
         if "$nd" in value:
             import numpy as np
 
@@ -68,13 +88,52 @@ def decode(value):
         if "$pt" in value:
             import torch
 
-            return torch.tensor(value["$pt"], dtype=getattr(
+            tensor = torch.tensor(value["$pt"], dtype=getattr(
                 torch, value["dtype"]),
                 requires_grad=bool(value.get("requires_grad")))
+            if value.get("grad") is not None:
+                tensor.grad = decode(value["grad"])
+            return tensor
+        if "$nn" in value:
+            return _module(value["$nn"])
+        if "$rng" in value:
+            import numpy as np
+
+            rng = np.random.default_rng()
+            rng.bit_generator.state = value["$rng"]
+            return rng
         if "$tuple" in value:
-            return tuple(decode(v) for v in value["$tuple"])
-        return {k: decode(v) for k, v in value.items()}
+            return tuple(decode(v, kept) for v in value["$tuple"])
+        return {k: decode(v, kept) for k, v in value.items()}
     return value
+
+
+#: Layers without parameters that a ``$nn`` value may hold.
+_ACTIVATIONS = ("ReLU", "Tanh", "Sigmoid")
+
+
+def _module(layers: list):
+    """An ``nn.Sequential`` built from the grader's description."""
+    import torch
+
+    modules = []
+    for spec in layers:
+        kind = spec["layer"]
+        if kind in _ACTIVATIONS:
+            modules.append(getattr(torch.nn, kind)())
+            continue
+        if kind != "Linear":
+            raise ValueError(f"cannot build a layer {kind!r}")
+        weight = decode(spec["weight"]).detach()
+        bias = None if spec.get("bias") is None else decode(spec["bias"])
+        layer = torch.nn.Linear(weight.shape[1], weight.shape[0],
+                                bias=bias is not None, dtype=weight.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            if bias is not None:
+                layer.bias.copy_(bias)
+        modules.append(layer)
+    return torch.nn.Sequential(*modules)
 
 
 def encode(value, depth: int = 0):
@@ -88,6 +147,8 @@ def encode(value, depth: int = 0):
         return [encode(v, depth + 1) for v in value]
     if kind is dict:
         return {str(k): encode(v, depth + 1) for k, v in value.items()}
+    if kind is types.GeneratorType:      # model.parameters(), for one
+        return [encode(v, depth + 1) for v in value]
     module = kind.__module__ or ""
     if module == "numpy" or module.startswith("numpy."):
         import numpy as np
@@ -108,24 +169,98 @@ def encode(value, depth: int = 0):
                     f"(a number, an array, a tensor, a list)")
 
 
+def _resolve(namespace: dict, kept: list, target: str):
+    """``name.path`` in the notebook, or ``$k.path`` of step k's object (a
+    number in the path indexes a list or tuple)."""
+    first, *path = target.split(".")
+    if first.startswith("$"):
+        obj = kept[int(first[1:])]
+    elif first in namespace:
+        obj = namespace[first]
+    else:
+        raise NameError(f"name {first!r} is not defined")
+    for part in path:
+        if type(obj) in (list, tuple) and part.isdigit():
+            obj = obj[int(part)]
+        else:
+            obj = getattr(obj, part)
+    return obj
+
+
+def _refuse(name: str):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{name} may not be used here")
+    return refuse
+
+
+def _forbid(names: list) -> list:
+    """Make each dotted name raise; what to put back afterwards."""
+    import importlib
+
+    undo = []
+    for name in names:
+        parts = name.split(".")
+        owner = None
+        for cut in range(len(parts) - 1, 0, -1):
+            try:
+                owner = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        try:
+            for part in parts[cut:-1]:
+                owner = getattr(owner, part)
+            if owner is None or not hasattr(owner, parts[-1]):
+                continue
+        except AttributeError:
+            continue
+        attr = parts[-1]
+        undo.append((owner, attr, vars(owner).get(attr, _refuse)))
+        setattr(owner, attr, _refuse(name))
+    return undo
+
+
+def _allow(undo: list) -> None:
+    for owner, attr, old in reversed(undo):
+        if old is _refuse:      # it was inherited: uncover it again
+            delattr(owner, attr)
+        else:
+            setattr(owner, attr, old)
+
+
 def _run_probe(namespace: dict, probe: dict) -> list:
     kept: list = []
     values: list = []
-    for step in probe["steps"]:
-        target = step["target"]
-        if target.startswith("$"):
-            index, _, attr = target[1:].partition(".")
-            obj = kept[int(index)]
-            if attr:
-                obj = getattr(obj, attr)
-        else:
-            if target not in namespace:
-                raise NameError(f"name {target!r} is not defined")
-            obj = namespace[target]
-        if "args" in step:
-            obj = obj(*decode(step["args"]), **decode(step.get("kwargs", {})))
-        kept.append(obj)
-        values.append(encode(obj) if step.get("encode", True) else None)
+    undo = _forbid(probe.get("forbid", []))
+    try:
+        for step in probe["steps"]:
+            if "value" in step:
+                obj = decode(step["value"], kept)
+            elif "set" in step:
+                owner, _, attr = step["target"].rpartition(".")
+                setattr(_resolve(namespace, kept, owner), attr,
+                        decode(step["set"], kept))
+                obj = None
+            else:
+                obj = _resolve(namespace, kept, step["target"])
+            if "args" in step and step.get("catch"):
+                try:
+                    obj = obj(*decode(step["args"], kept),
+                              **decode(step.get("kwargs", {}), kept))
+                    raised = None
+                except Exception as err:  # noqa: BLE001 - what it raised
+                    obj, raised = None, [c.__name__
+                                         for c in type(err).__mro__]
+                kept.append(obj)
+                values.append(raised)
+                continue
+            if "args" in step:
+                obj = obj(*decode(step["args"], kept),
+                          **decode(step.get("kwargs", {}), kept))
+            kept.append(obj)
+            values.append(encode(obj) if step.get("encode", True) else None)
+    finally:
+        _allow(undo)
     return values
 
 

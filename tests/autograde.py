@@ -1,0 +1,217 @@
+"""Grade notebooks with nbgrader, as an instructor would, for the tests.
+
+A test builds submissions from the released student notebook, then asks
+nbgrader to autograde them in a scratch course and reads the points of
+every graded cell back from the gradebook::
+
+    correct = filled(assignment)                      # the solution, typed in
+    wrong = mutated(assignment, "sgd_step", "-=", "+=")
+    scores = autograde(assignment, {"good": correct, "bad": wrong}, tmp_path)
+    scores["bad"]["test_sgd_step"]                    # points of that cell
+
+A mutation names the text it replaces and fails loudly when that text is not
+in the solution cell, so a wrong answer can never silently be the right one.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+
+_SOLUTION_BLOCK = re.compile(
+    r"^[ \t]*### BEGIN SOLUTION[ \t]*\n(.*?)^[ \t]*### END SOLUTION[ \t]*\n?",
+    re.DOTALL | re.MULTILINE)
+
+
+def assignments() -> list[str]:
+    """Every assignment with a source notebook."""
+    return sorted(p.parent.name for p in SOLUTIONS.glob("*/*.ipynb"))
+
+
+def notebook_name(assignment: str) -> str:
+    """The file name of the (single) notebook of an assignment."""
+    names = sorted(p.name for p in (SOLUTIONS / assignment).glob("*.ipynb"))
+    if len(names) != 1:
+        raise ValueError(f"{assignment} must hold one notebook, has {names}")
+    return names[0]
+
+
+def _cells_by_id(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    return {cell.metadata["nbgrader"]["grade_id"]: cell for cell in nb.cells
+            if "nbgrader" in cell.metadata}
+
+
+def source(assignment: str) -> nbformat.NotebookNode:
+    """The instructors' notebook, with solutions and hidden tests."""
+    return nbformat.read(SOLUTIONS / assignment / notebook_name(assignment),
+                         as_version=4)
+
+
+def student(assignment: str) -> nbformat.NotebookNode:
+    """The released notebook, as a student receives it."""
+    return nbformat.read(EXERCISES / assignment / notebook_name(assignment),
+                         as_version=4)
+
+
+def solution_code(cell_source: str) -> str:
+    """A solution cell as a student would type it: the markers removed."""
+    return _SOLUTION_BLOCK.sub(lambda m: m.group(1), cell_source)
+
+
+def filled(assignment: str) -> nbformat.NotebookNode:
+    """The student notebook with every solution cell answered correctly."""
+    nb = student(assignment)
+    answers = _cells_by_id(source(assignment))
+    for grade_id, cell in _cells_by_id(nb).items():
+        if cell.metadata["nbgrader"].get("solution") and \
+                cell.cell_type == "code":
+            cell.source = solution_code(answers[grade_id].source)
+    return nb
+
+
+def mutated(assignment: str, grade_id: str, old: str, new: str,
+            count: int = 1) -> nbformat.NotebookNode:
+    """The correct answers, with ``old`` replaced by ``new`` in one cell.
+
+    Raises if ``old`` does not occur in that solution cell exactly
+    ``count`` times, so the mutation cannot silently change nothing, and
+    if the result is not valid Python, so it cannot lose points merely by
+    breaking the cell.
+    """
+    nb = filled(assignment)
+    cells = _cells_by_id(nb)
+    if grade_id not in cells:
+        raise KeyError(f"{assignment} has no cell {grade_id!r}; it has "
+                       f"{sorted(cells)}")
+    cell = cells[grade_id]
+    found = cell.source.count(old)
+    if found != count:
+        raise ValueError(
+            f"{assignment}/{grade_id}: expected {count} occurrence(s) of "
+            f"{old!r}, found {found}:\n{cell.source}")
+    cell.source = cell.source.replace(old, new)
+    try:  # a mistake a student makes, not a cell that cannot even run
+        ast.parse(cell.source)
+    except SyntaxError as err:
+        raise ValueError(f"{assignment}/{grade_id}: the mutation "
+                         f"{old!r} -> {new!r} is not valid Python: {err}"
+                         ) from None
+    return nb
+
+
+def max_points(assignment: str) -> dict[str, float]:
+    """Points of every graded cell of the source notebook."""
+    return {gid: float(cell.metadata["nbgrader"]["points"])
+            for gid, cell in _cells_by_id(source(assignment)).items()
+            if cell.metadata["nbgrader"].get("grade")}
+
+
+@dataclass
+class Scores:
+    """Points of one graded submission, by ``grade_id``."""
+
+    cells: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, grade_id: str) -> float:
+        return self.cells[grade_id]
+
+    @property
+    def total(self) -> float:
+        return sum(self.cells.values())
+
+
+def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
+              workdir: Path, timeout: int = 300) -> dict[str, Scores]:
+    """Autograde each ``{student: notebook}`` with nbgrader; read the points.
+
+    A scratch course in ``workdir`` gets this repository's nbgrader
+    configuration and source notebook; nbgrader generates the assignment,
+    autogrades every submission (restoring locked cells first, as it does
+    for a class) and records the points in a gradebook, which is read back.
+    """
+    from nbgrader.api import Gradebook
+
+    course = workdir / "course"
+    course.mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(SOLUTIONS / assignment, course / "solutions" / assignment)
+    name = notebook_name(assignment)
+    for who, nb in submissions.items():
+        folder = course / "submitted" / who / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / name)
+    db = f"sqlite:///{course}/gradebook.db"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
+                                   env.get("PATH", "")])
+    common = [f"--CourseDirectory.root={course}",
+              f"--CourseDirectory.db_url={db}", "--log-level=WARN"]
+    for step in (["generate_assignment", assignment, "--force"],
+                 ["autograde", assignment, "--force"]):
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *step,
+                               *common], cwd=course, env=env, text=True,
+                              capture_output=True, timeout=timeout)
+        if done.returncode != 0 and step[0] != "autograde":
+            raise RuntimeError(f"nbgrader {step[0]} failed:\n{done.stdout}"
+                               f"{done.stderr}")
+    scores: dict[str, Scores] = {}
+    with Gradebook(db) as gradebook:
+        for who in submissions:
+            try:
+                submission = gradebook.find_submission(assignment, who)
+            except Exception as err:  # not graded at all
+                raise RuntimeError(
+                    f"nbgrader did not grade {who}:\n{done.stdout}"
+                    f"{done.stderr}") from err
+            scores[who] = Scores({
+                grade.name: float(grade.score)
+                for notebook in submission.notebooks
+                for grade in notebook.grades})
+    return scores
+
+
+@dataclass(frozen=True)
+class WrongAnswer:
+    """A plausible mistake: ``old`` becomes ``new`` in solution ``cell``.
+
+    ``loses`` names the graded cells that must lose points because of it.
+    """
+
+    name: str
+    cell: str
+    old: str
+    new: str
+    loses: tuple[str, ...]
+    count: int = 1
+
+
+def check_catalogue(assignment: str, catalogue: list[WrongAnswer],
+                    workdir: Path) -> None:
+    """Autograde every wrong answer at once; each must lose its points."""
+    points = max_points(assignment)
+    submissions = {}
+    for k, wrong in enumerate(catalogue):
+        unknown = [gid for gid in wrong.loses if gid not in points]
+        assert not unknown, f"{wrong.name}: no graded cell {unknown}"
+        submissions[f"wrong{k:02d}"] = mutated(
+            assignment, wrong.cell, wrong.old, wrong.new, wrong.count)
+    scores = autograde(assignment, submissions, workdir)
+    failures = []
+    for k, wrong in enumerate(catalogue):
+        got = scores[f"wrong{k:02d}"]
+        kept = [gid for gid in wrong.loses if got[gid] >= points[gid]]
+        if kept:
+            failures.append(f"{wrong.name!r} kept full points on {kept}")
+    assert not failures, "\n".join(failures)

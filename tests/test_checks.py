@@ -1,0 +1,133 @@
+"""The probe language of ``ziptie.checks``, run through ``ziptie.runner``
+in this process (the sandbox around it is tested in test_sandbox.py)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ziptie import runner
+from ziptie.checks import Probe, close, from_json, ref
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+def _run(probe: Probe, namespace: dict) -> list:
+    """The probe as the grader sends it, and what comes back, as JSON."""
+    job = json.loads(json.dumps(probe.to_job()))
+    return from_json(json.loads(json.dumps(runner._run_probe(namespace,
+                                                             job))))
+
+
+def test_a_module_goes_in_with_its_weights_and_is_read_back(rng):
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2, bias=False))
+    X = torch.from_numpy(rng.normal(size=(5, 3))).float()
+
+    def scale(model, factor):
+        with torch.no_grad():
+            for p in model.parameters():
+                p *= factor
+
+    probe = (Probe().put(net).get("$0.0.weight").then("scale", ref(0), 2.0)
+             .get("$1").then("$0", X).get("$0.2.bias"))
+    values = _run(probe, {"scale": scale})
+    before = net[0].weight.detach().numpy()
+    assert np.array_equal(values[1], before)
+    assert np.allclose(values[3], 2 * before)       # the same tensor, later
+    with torch.no_grad():
+        scale(net, 2.0)
+        assert np.allclose(values[4], net(X).numpy(), atol=1e-6)
+    assert values[5] is None
+
+
+def test_a_tensor_goes_in_with_its_gradient_and_paths_index_lists(rng):
+    w = torch.from_numpy(rng.normal(size=(2, 3))).requires_grad_()
+    w.grad = torch.ones(2, 3, dtype=torch.float64)
+    probe = (Probe().put([w, torch.zeros(2, requires_grad=True)])
+             .get("$0.0.grad").get("$0.1.grad").get("$0.0.requires_grad")
+             .keep("$0.__iter__").then("count", ref(4)))
+    values = _run(probe, {"count": lambda it: sum(1 for _ in it)})
+    assert values[1].tolist() == [[1.0] * 3] * 2 and values[1].dtype == float
+    assert values[2] is None and values[3] is True and values[5] == 2
+
+
+def test_a_generator_comes_back_as_a_list():
+    model = nn.Linear(2, 3)
+    values = _run(Probe.make("make").then("$0.parameters"),
+                  {"make": lambda: model})
+    assert [v.shape for v in values[1]] == [(3, 2), (3,)]
+
+
+def test_forbidden_functions_raise_while_the_probe_runs_only():
+    import torch.nn.functional as F
+
+    original = F.cross_entropy, torch.Tensor.log_softmax
+
+    def cheat(logits, y):
+        return F.cross_entropy(logits, y)
+
+    def honest(logits, y):
+        return logits.log_softmax(dim=1)[0, y[0]]
+
+    logits, y = torch.zeros(1, 3), torch.tensor([1])
+    names = ["torch.nn.functional.cross_entropy", "torch.Tensor.log_softmax",
+             "torch.nn.functional.no_such_function", "no_such_module.f"]
+    namespace = {"cheat": cheat, "honest": honest}
+    job = Probe.call("cheat", logits, y).forbid(*names).to_job()
+    with pytest.raises(AssertionError, match="functional.cross_entropy may "
+                                             "not be used"):
+        runner._run_probe(namespace, json.loads(json.dumps(job)))
+    assert (F.cross_entropy, torch.Tensor.log_softmax) == original
+    assert "log_softmax" not in vars(torch.Tensor)    # inherited, as before
+    job = Probe.call("honest", logits, y).forbid(*names).to_job()
+    with pytest.raises(AssertionError, match="log_softmax may not be used"):
+        runner._run_probe(namespace, json.loads(json.dumps(job)))
+    assert _run(Probe.call("honest", logits, y), namespace)[0] == \
+        pytest.approx(-np.log(3))
+
+
+def test_close_compares_lists_item_by_item():
+    want = (np.zeros((2, 3)), np.ones(3), [np.zeros(1), 2.0])
+    got = [np.zeros((2, 3)), np.ones(3), [np.zeros(1), 2.0]]
+    assert close(want)([got]) is None
+    got[2][1] = 2.5
+    assert close(want)([got]).startswith("[2][1]: expected 2")
+    assert "expected 3 values, got 2" in close(want)([got[:2]])
+    assert "shape (3,)" in close(want)([[got[0], np.ones(4), got[2]]])
+    assert close([[1.0, 2.0]])([np.array([[1.0, 2.0]])]) is None
+
+
+def test_only_known_modules_can_be_sent():
+    with pytest.raises(TypeError, match="cannot send a Conv1d"):
+        Probe().put(nn.Sequential(nn.Conv1d(1, 1, 1)))
+    with pytest.raises(TypeError, match="cannot send a Linear"):
+        Probe().put(nn.Linear(1, 1))
+    with pytest.raises(ValueError, match="cannot build a layer 'Conv1d'"):
+        runner.decode({"$nn": [{"layer": "Conv1d"}]})
+
+
+def test_set_catch_and_a_generator_in_its_state():
+    class Box:
+        lr = 1.0
+
+    def take(rng, n):
+        return rng.permutation(n)
+
+    def picky(x):
+        if x < 0:
+            raise ValueError("negative")
+        return x
+
+    gen = np.random.default_rng(7)
+    gen.permutation(3)                              # not a fresh state
+    probe = (Probe().put(gen).then("take", ref(0), 5).then("take", ref(0), 5)
+             .keep("Box").set("$3.lr", 0.5).get("$3.lr")
+             .catch("picky", -1).catch("picky", 1))
+    values = _run(probe, {"take": take, "Box": Box, "picky": picky})
+    assert values[1].tolist() == gen.permutation(5).tolist()
+    assert values[2].tolist() == gen.permutation(5).tolist()
+    assert values[5] == 0.5
+    assert values[6][:2] == ["ValueError", "Exception"] and values[7] is None
+    with pytest.raises(NameError):      # a missing name is no answer
+        _run(Probe().catch("nope"), {})

@@ -1,0 +1,139 @@
+"""Exercise 06_adam: plausible mistakes lose points, and the solution
+matches torch.optim.Adam and AdamW when called from outside the notebook."""
+
+import pytest
+
+import autograde
+from autograde import WrongAnswer
+
+ASSIGNMENT = "06_adam"
+
+# A class that hands the work to torch.optim: exact, and not allowed.
+_WRAPPER = """\
+        if not hasattr(self, "_torch"):
+            kind = (torch.optim.AdamW if self.decoupled_weight_decay
+                    else torch.optim.Adam)
+            self._torch = kind(self.params, lr=self.lr, betas=self.betas,
+                               eps=self.eps, weight_decay=self.weight_decay)
+        self._torch.param_groups[0]["lr"] = self.lr
+        self._torch.step()
+        return
+        beta1, beta2 = self.betas"""
+
+WRONG_ANSWERS = [
+    WrongAnswer("beta = 1 accepted", cell="Adam",
+                old="0.0 <= beta < 1.0", new="0.0 <= beta <= 1.0",
+                loses=("test_adam_init",)),
+    WrongAnswer("no bias correction of m", cell="Adam",
+                old="m_hat = m / (1 - beta1 ** t)", new="m_hat = m",
+                loses=("test_adam_step",)),
+    WrongAnswer("no bias correction at all", cell="Adam",
+                old="m_hat = m / (1 - beta1 ** t)\n"
+                    "                v_hat = v / (1 - beta2 ** t)",
+                new="m_hat = m\n                v_hat = v",
+                loses=("test_adam_step",)),
+    WrongAnswer("step counter off by one (t + 1)", cell="Adam",
+                old='t = state["step"]', new='t = state["step"] + 1',
+                loses=("test_adam_step",)),
+    WrongAnswer("step counter from 0 (t - 1)", cell="Adam",
+                old='t = state["step"]', new='t = state["step"] - 1',
+                loses=("test_adam_step",)),
+    WrongAnswer("eps inside the square root", cell="Adam",
+                old="torch.sqrt(v_hat) + self.eps",
+                new="torch.sqrt(v_hat + self.eps)",
+                loses=("test_adam_step",)),
+    WrongAnswer("square root missing", cell="Adam",
+                old="torch.sqrt(v_hat) + self.eps", new="v_hat + self.eps",
+                loses=("test_adam_step",)),
+    WrongAnswer("beta1 and beta2 swapped", cell="Adam",
+                old="beta1, beta2 = self.betas", new="beta2, beta1 = self.betas",
+                loses=("test_adam_step",)),
+    WrongAnswer("(1 - beta1) factor missing in m", cell="Adam",
+                old="m.mul_(beta1).add_((1 - beta1) * g)",
+                new="m.mul_(beta1).add_(g)",
+                loses=("test_adam_step",)),
+    WrongAnswer("L2 and decoupled weight decay swapped", cell="Adam",
+                old="if self.decoupled_weight_decay:",
+                new="if not self.decoupled_weight_decay:",
+                loses=("test_adam_l2", "test_adam_decoupled", "test_adamw")),
+    WrongAnswer("decoupled decay without the learning rate", cell="Adam",
+                old="p.mul_(1 - self.lr * self.weight_decay)",
+                new="p.mul_(1 - self.weight_decay)",
+                loses=("test_adam_decoupled", "test_adamw")),
+    WrongAnswer("decoupled_weight_decay ignored", cell="Adam",
+                old="p.mul_(1 - self.lr * self.weight_decay)", new="pass",
+                loses=("test_adam_decoupled", "test_adamw")),
+    WrongAnswer("None gradients not skipped", cell="Adam",
+                old="if p.grad is None:", new="if False:",
+                loses=("test_adam_state",)),
+    WrongAnswer("wraps torch.optim.Adam", cell="Adam",
+                old="        beta1, beta2 = self.betas", new=_WRAPPER,
+                loses=("test_adam_step", "test_adam_l2",
+                       "test_adam_decoupled", "test_adam_state",
+                       "test_adamw")),
+    WrongAnswer("AdamW without decoupled decay", cell="AdamW",
+                old="decoupled_weight_decay=True",
+                new="decoupled_weight_decay=False", loses=("test_adamw",)),
+    WrongAnswer("AdamW drops its weight_decay", cell="AdamW",
+                old="weight_decay=weight_decay,", new="weight_decay=0.0,",
+                loses=("test_adamw",)),
+    WrongAnswer("Adam's default learning rate, too slow here",
+                cell="train_digits", old="lr=1e-2", new="lr=1e-3",
+                loses=("test_digits_adam",)),
+    WrongAnswer("trained with torch.optim.Adam", cell="train_digits",
+                old="optimizer = Adam(", new="optimizer = torch.optim.Adam(",
+                loses=("test_digits_adam",)),
+]
+
+
+@pytest.mark.slow
+def test_wrong_answers_lose_points(tmp_path):
+    autograde.check_catalogue(ASSIGNMENT, WRONG_ANSWERS, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def solution():
+    """The setup and optimizer cells of the source notebook, run in one
+    namespace."""
+    pytest.importorskip("torch")
+    namespace = {}
+    for cell in autograde.source(ASSIGNMENT).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") in ("setup", "Adam", "AdamW"):
+            exec(autograde.solution_code(cell.source), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("settings", [
+    {"lr": 0.01},
+    {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-4, "weight_decay": 0.1},
+])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_adam_matches_torch_optim(solution, torch_gen, settings, decoupled):
+    import torch
+
+    params = [torch.randn(s, generator=torch_gen, dtype=torch.float64)
+              .requires_grad_() for s in [(3, 2), (5,)]]
+    ref = [p.detach().clone().requires_grad_() for p in params]
+    ours = solution["Adam"](params, **settings,
+                            decoupled_weight_decay=decoupled)
+    kind = torch.optim.AdamW if decoupled else torch.optim.Adam
+    theirs = kind(ref, **{"weight_decay": 0.0, **settings})
+    for _ in range(100):
+        for p, r in zip(params, ref, strict=True):
+            p.grad = torch.randn(p.shape, generator=torch_gen,
+                                 dtype=torch.float64) * 0.01
+            r.grad = p.grad.clone()
+        ours.step()
+        theirs.step()
+    for p, r in zip(params, ref, strict=True):
+        assert torch.allclose(p, r, rtol=1e-10, atol=1e-12)
+
+
+def test_adamw_is_adam_with_decoupled_decay(solution):
+    import torch
+
+    w = torch.zeros(2, requires_grad=True)
+    opt = solution["AdamW"]([w])
+    assert isinstance(opt, solution["Adam"])
+    assert opt.decoupled_weight_decay and opt.weight_decay == 0.01

@@ -1,0 +1,42 @@
+"""Every assignment, graded by nbgrader as a class would be."""
+
+import pytest
+
+import autograde
+
+ASSIGNMENTS = autograde.assignments()
+
+
+def test_there_is_an_assignment_for_each_chapter():
+    numbers = sorted(int(name[:2]) for name in ASSIGNMENTS)
+    assert numbers == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_gets_full_marks_and_untouched_notebook_zero(assignment,
+                                                              tmp_path):
+    points = autograde.max_points(assignment)
+    assert len(points) >= 3, "each assignment grades several tasks"
+    scores = autograde.autograde(assignment, {
+        "solution": autograde.filled(assignment),
+        "untouched": autograde.student(assignment),
+    }, tmp_path)
+    assert scores["solution"].cells == points
+    assert scores["untouched"].cells == dict.fromkeys(points, 0.0)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_version_hides_solutions_and_hidden_tests(assignment):
+    text = (autograde.EXERCISES / assignment /
+            autograde.notebook_name(assignment)).read_text()
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
+        assert marker not in text
+    assert "raise NotImplementedError()" in text
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_grade_ids_are_readable(assignment):
+    for cell in autograde.source(assignment).cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        assert not grade_id.startswith("cell-"), grade_id

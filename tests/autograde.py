@@ -70,6 +70,20 @@ def solution_code(cell_source: str) -> str:
     return _SOLUTION_BLOCK.sub(lambda m: m.group(1), cell_source)
 
 
+def solution_namespace(assignment: str,
+                       skip: tuple[str, ...] = ()) -> dict:
+    """The setup and solution cells of the source notebook, run in one
+    namespace (leaving out the cells whose ``grade_id`` is in ``skip``),
+    so tests can call the instructors' functions directly."""
+    namespace: dict = {}
+    for grade_id, cell in _cells_by_id(source(assignment)).items():
+        meta = cell.metadata["nbgrader"]
+        if cell.cell_type == "code" and grade_id not in skip and (
+                meta.get("solution") or grade_id == "setup"):
+            exec(solution_code(cell.source), namespace)
+    return namespace
+
+
 def filled(assignment: str) -> nbformat.NotebookNode:
     """The student notebook with every solution cell answered correctly."""
     nb = student(assignment)

@@ -84,13 +84,7 @@ def test_wrong_answers_lose_points(tmp_path):
 @pytest.fixture(scope="module")
 def solution():
     """The solution cells of the source notebook, run in one namespace."""
-    namespace = {}
-    for cell in autograde.source(ASSIGNMENT).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and (
-                meta.get("solution") or meta.get("grade_id") == "setup"):
-            exec(autograde.solution_code(cell.source), namespace)
-    return namespace
+    return autograde.solution_namespace(ASSIGNMENT)
 
 
 def test_solution_matches_torch_from_outside(solution, rng):

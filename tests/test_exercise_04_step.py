@@ -56,14 +56,7 @@ def test_wrong_answers_lose_points(tmp_path):
 @pytest.fixture(scope="module")
 def solution():
     """The solution cells of the source notebook, run in one namespace."""
-    pytest.importorskip("torch")
-    namespace = {}
-    for cell in autograde.source(ASSIGNMENT).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and (
-                meta.get("solution") or meta.get("grade_id") == "setup"):
-            exec(autograde.solution_code(cell.source), namespace)
-    return namespace
+    return autograde.solution_namespace(ASSIGNMENT)
 
 
 def test_sgd_step_matches_torch_optim_sgd(solution, torch_gen):

@@ -105,15 +105,7 @@ def test_wrong_answers_lose_points(tmp_path):
 def solution():
     """The setup and solution cells of the source notebook (not the digits
     training), run in one namespace."""
-    pytest.importorskip("torch")
-    namespace = {}
-    for cell in autograde.source(ASSIGNMENT).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade_id") != \
-                "train_digits" and (meta.get("solution")
-                                    or meta.get("grade_id") == "setup"):
-            exec(autograde.solution_code(cell.source), namespace)
-    return namespace
+    return autograde.solution_namespace(ASSIGNMENT, skip=("train_digits",))
 
 
 def test_minibatches_cover_the_data_once(solution, rng):

@@ -7,16 +7,15 @@ accuracy from the trained model's logits and labels only the grader holds.
 """
 
 import copy
-import functools
 
 import numpy as np
 import torch
 from torch import nn
 
-import ziptie
 from ziptie.checks import (
     TORCH_OPTIM,
     Probe,
+    classifier,
     close,
     drive,
     driven_like,
@@ -266,39 +265,6 @@ def train_epoch(rng):
         for k in (0, 2):
             probe.get(f"$0.{k}.weight").get(f"$0.{k}.bias")
         yield probe, _trained_epochs(model, X, y, batch_size, seed)
-
-
-@functools.cache
-def _digits_test() -> tuple[torch.Tensor, np.ndarray]:
-    X, y = ziptie.data.load("digits", as_tensor=True).test
-    return X, y.numpy()
-
-
-def classifier(optimizer: str, target: float):
-    """The notebook's ``optimizer`` is an instance of its own class
-    ``optimizer``, not of torch.optim, and its ``model`` classifies the
-    test images (sent without their labels) at ``target`` accuracy."""
-    X, y = _digits_test()
-    probe = (Probe().hold("optimizer")
-             .then(f"{optimizer}.__instancecheck__", ref(0))
-             .then("torch.optim.Optimizer.__instancecheck__", ref(0))
-             .then("model", X))
-
-    def compare(values):
-        if values[1] is not True:
-            return (f"train with your own {optimizer} class, and keep the "
-                    f"name optimizer")
-        if values[2] is not False:
-            return f"{optimizer} must be written by hand, not with torch.optim"
-        logits = np.asarray(values[3])
-        if logits.shape != (len(y), 10):
-            return f"model(X_test) must give logits of shape ({len(y)}, 10)"
-        accuracy = float(np.mean(logits.argmax(axis=1) == y))
-        if accuracy < target:
-            return (f"test accuracy {accuracy:.3f} is below {target}: "
-                    f"train for more epochs, or try another learning rate")
-        return None
-    return probe, compare
 
 
 @task("test_digits_sgd", points=2)

@@ -131,3 +131,44 @@ def test_set_catch_and_a_generator_in_its_state():
     assert values[6][:2] == ["ValueError", "Exception"] and values[7] is None
     with pytest.raises(NameError):      # a missing name is no answer
         _run(Probe().catch("nope"), {})
+
+
+def test_a_classifier_is_measured_here_on_labels_never_sent(rng):
+    from ziptie.checks import classifier
+
+    X = torch.from_numpy(rng.normal(size=(20, 4))).float()
+    y = rng.integers(0, 3, size=20)
+
+    class Mine:
+        pass
+
+    class Theirs(torch.optim.SGD):
+        pass
+
+    def model_wrong_on(wrong):
+        """Logits that pick the label for all but the last ``wrong``."""
+        def model(X_sent):
+            assert torch.equal(X_sent, X)
+            labels = torch.as_tensor(y).clone()
+            if wrong:
+                labels[-wrong:] = (labels[-wrong:] + 1) % 3
+            return torch.nn.functional.one_hot(labels, 3).float()
+        return model
+
+    probe, expect = classifier("Mine", 0.9, test=(X, y), classes=3)
+    assert str(y.tolist()) not in json.dumps(probe.to_job())
+    namespace = {"Mine": Mine, "optimizer": Mine(), "torch": torch,
+                 "model": model_wrong_on(2)}
+    assert expect(_run(probe, namespace)) is None
+    namespace["model"] = model_wrong_on(4)
+    assert "accuracy 0.800 is below 0.9" in expect(_run(probe, namespace))
+    namespace["model"] = lambda X_sent: torch.zeros(len(X_sent), 2)
+    assert "shape (20, 3)" in expect(_run(probe, namespace))
+    namespace["optimizer"] = object()
+    assert "your own Mine" in expect(_run(probe, namespace))
+    w = torch.zeros(1, requires_grad=True)
+    namespace.update(Mine=Theirs, optimizer=Theirs([w], lr=0.1))
+    assert "by hand" in expect(_run(probe, namespace))
+
+    probe, _ = classifier("SGD", 0.95)           # the digits test split
+    assert np.shape(probe.steps[-1]["args"][0]["$pt"]) == (270, 64)

@@ -40,7 +40,8 @@ WRONG = {
     "05_sgd": ["np.random.permutation instead of rng",
                "velocity is p.grad itself (no copy)",
                "trained with torch.optim.SGD"],
-    "06_adam": [],
+    "06_adam": ["step counter off by one (t + 1)", "wraps torch.optim.Adam",
+                "trained with torch.optim.Adam"],
 }
 
 #: A solution cell that breaks the notebook's own tests, then answers wrong.

@@ -35,6 +35,7 @@ every case passes, as an nbgrader test cell does.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -474,3 +475,60 @@ def trained_like(reference, net, X, y, num_steps: int, *,
                           f"torch.optim.{reference.__name__}: {reason}"
 
     return compare
+
+
+# -- a trained classifier ----------------------------------------------------
+
+@functools.cache
+def _digits_test():
+    """The images and labels of the digits test split (labels stay here)."""
+    import ziptie
+
+    X, y = ziptie.data.load("digits", as_tensor=True).test
+    return X, y.numpy()
+
+
+def classifier(optimizer: str, target: float, test=None,
+               classes: int = 10) -> tuple[Probe, Expect]:
+    """A notebook's ``optimizer`` is an instance of its own class
+    ``optimizer`` (a subclass counts) and not of ``torch.optim.Optimizer``,
+    and its ``model`` classifies the test images at ``target`` accuracy.
+
+    Only the images go to the sandbox (``test``: ``(X, y)``, the digits
+    test split by default); ``model(X)`` must give ``classes`` logits per
+    image, and the accuracy is computed here, from the logits that come
+    back and the labels the grader keeps::
+
+        @task("test_digits_sgd", points=2)
+        def digits_sgd(rng):
+            yield classifier("SGD", 0.95)
+    """
+    import numpy as np
+
+    X, y = _digits_test() if test is None else test
+    y = np.asarray(y)
+    probe = (Probe().hold("optimizer")
+             .then(f"{optimizer}.__instancecheck__", ref(0))
+             .then("torch.optim.Optimizer.__instancecheck__", ref(0))
+             .then("model", X))
+    probe.text = "optimizer, then model(X_test)"
+
+    def compare(values: list) -> str | None:
+        if values[1] is not True:
+            return (f"train with your own {optimizer} class, and keep the "
+                    f"name optimizer")
+        if values[2] is not False:
+            return f"{optimizer} must be written by hand, not with torch.optim"
+        try:
+            logits = np.asarray(values[3], dtype=float)
+        except (TypeError, ValueError):
+            logits = np.zeros(0)
+        if logits.shape != (len(y), classes):
+            return (f"model(X_test) must give logits of shape ({len(y)}, "
+                    f"{classes})")
+        accuracy = float(np.mean(logits.argmax(axis=1) == y))
+        if accuracy < target:
+            return (f"test accuracy {accuracy:.3f} is below {target}: "
+                    f"train for more epochs, or try another learning rate")
+        return None
+    return probe, compare

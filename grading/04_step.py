@@ -208,7 +208,7 @@ def _same_as(reference, num_steps):
 def train_regression(rng):
     X, y = _regression_data()
     yield (Probe.call("train_regression", X, y, 0.5, 200)
-           .forbid(NO_TORCH_OPTIM), _fits(X, y, 200))
+           .forbid(NO_TORCH_OPTIM, "ziptie.train.fit"), _fits(X, y, 200))
     for _ in range(3):
         n, d = int(rng.integers(5, 60)), int(rng.integers(1, 6))
         X = _tensor(rng, (n, d))
@@ -216,7 +216,7 @@ def train_regression(rng):
             + 0.1 * _tensor(rng, n)
         lr, steps = float(rng.uniform(0.02, 0.2)), int(rng.integers(5, 40))
         yield (Probe.call("train_regression", X, y, lr, steps)
-               .forbid(NO_TORCH_OPTIM),
+               .forbid(NO_TORCH_OPTIM, "ziptie.train.fit"),
                _same_as(_regression_reference(X, y, lr, steps), steps))
 
 
@@ -284,7 +284,7 @@ def _loop_probe(model, X, y, lr, num_steps) -> Probe:
     for k, layer in enumerate(model):
         if isinstance(layer, nn.Linear):
             probe.get(f"$0.{k}.weight").get(f"$0.{k}.bias")
-    return probe.forbid(NO_TORCH_OPTIM)
+    return probe.forbid(NO_TORCH_OPTIM, "ziptie.train.fit")
 
 
 @task("test_fixed_training_loop", points=2)

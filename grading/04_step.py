@@ -14,7 +14,13 @@ import torch
 from torch import nn
 
 import ziptie
-from ziptie.checks import Probe, close, ref, task
+from ziptie.checks import (
+    Probe,
+    close,
+    random_linear,
+    ref,
+    task,
+)
 
 #: The training loops must do their own steps, as the notebook's tests say.
 NO_TORCH_OPTIM = "torch.optim.Optimizer.__init__"
@@ -267,17 +273,6 @@ def _trained_like(model, X, y, lr, num_steps, falls: bool = False):
     return compare
 
 
-def _linear(rng, d_in, d_out) -> nn.Linear:
-    layer = nn.Linear(d_in, d_out)
-    bound = 1 / np.sqrt(d_in)
-    with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(
-            rng.uniform(-bound, bound, size=(d_out, d_in))))
-        layer.bias.copy_(torch.from_numpy(rng.uniform(-bound, bound,
-                                                      size=d_out)))
-    return layer
-
-
 def _loop_probe(model, X, y, lr, num_steps) -> Probe:
     probe = (Probe().put(model)
              .then("fixed_training_loop", ref(0), X, y, lr, num_steps))
@@ -290,13 +285,14 @@ def _loop_probe(model, X, y, lr, num_steps) -> Probe:
 @task("test_fixed_training_loop", points=2)
 def fixed_training_loop(rng):
     X, y = _regression_data()
-    model = nn.Sequential(_linear(rng, 9, 1))
+    model = nn.Sequential(random_linear(rng, 9, 1))
     yield (_loop_probe(model, X, y, 0.5, 100),
            _trained_like(model, X, y, 0.5, 100, falls=True))
     for _ in range(3):
         n, d = int(rng.integers(5, 60)), int(rng.integers(1, 6))
         X, y = _tensor(rng, (n, d)), _tensor(rng, n)
-        model = nn.Sequential(_linear(rng, d, 4), nn.Tanh(), _linear(rng, 4, 1))
+        model = nn.Sequential(random_linear(rng, d, 4), nn.Tanh(),
+                              random_linear(rng, 4, 1))
         lr, steps = float(rng.uniform(0.02, 0.2)), int(rng.integers(5, 30))
         yield (_loop_probe(model, X, y, lr, steps),
                _trained_like(model, X, y, lr, steps))

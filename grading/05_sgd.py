@@ -20,6 +20,8 @@ from ziptie.checks import (
     drive,
     driven_like,
     raises,
+    random_linear,
+    random_tensor,
     ref,
     task,
     train_with,
@@ -27,21 +29,6 @@ from ziptie.checks import (
 )
 
 SHAPES = [(4, 3), (6,), (2, 3, 2), ()]
-
-
-def _tensor(rng, shape, dtype=torch.float64) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(rng.normal(size=shape))).to(dtype)
-
-
-def _linear(rng, d_in, d_out) -> nn.Linear:
-    layer = nn.Linear(d_in, d_out)
-    bound = 1 / np.sqrt(d_in)
-    with torch.no_grad():
-        layer.weight.copy_(torch.from_numpy(
-            rng.uniform(-bound, bound, size=(d_out, d_in))))
-        layer.bias.copy_(torch.from_numpy(
-            rng.uniform(-bound, bound, size=d_out)))
-    return layer
 
 
 def _epochs(X, y, batch_size, seed, drop_last, count=2):
@@ -131,12 +118,12 @@ def sgd_init(rng):
 def _random_steps(rng, num_steps, dtype=torch.float64, none=None):
     """Gradients for the parameters of SHAPES at every step; ``none(t, k)``
     says where a parameter has no gradient."""
-    return [[None if none and none(t, k) else _tensor(rng, s, dtype)
+    return [[None if none and none(t, k) else random_tensor(rng, s, dtype)
              for k, s in enumerate(SHAPES)] for t in range(num_steps)]
 
 
 def _params(rng, dtype=torch.float64):
-    return [_tensor(rng, s, dtype).requires_grad_() for s in SHAPES]
+    return [random_tensor(rng, s, dtype).requires_grad_() for s in SHAPES]
 
 
 def _then_zero_grad(probe, expect):
@@ -159,9 +146,9 @@ def sgd_step(rng):
     yield _then_zero_grad(drive("SGD", [w], grads, lr=0.1), driven_like(
         torch.optim.SGD, [w], grads, lr=0.1))
 
-    X, y = _tensor(rng, (16, 4), torch.float32), _tensor(rng, (16, 1),
-                                                         torch.float32)
-    net = nn.Sequential(_linear(rng, 4, 1)).float()
+    X = random_tensor(rng, (16, 4), torch.float32)
+    y = random_tensor(rng, (16, 1), torch.float32)
+    net = nn.Sequential(random_linear(rng, 4, 1)).float()
     yield (train_with("SGD", net, X, y, 10, lr=0.2),
            trained_like(torch.optim.SGD, net, X, y, 10, lr=0.2))
 
@@ -181,9 +168,10 @@ def sgd_momentum(rng):
            driven_like(torch.optim.SGD, [w], grads, lrs=lrs, lr=0.1,
                        momentum=0.9))
 
-    X, y = _tensor(rng, (16, 4), torch.float32), _tensor(rng, (16, 1),
-                                                         torch.float32)
-    net = nn.Sequential(_linear(rng, 4, 8), nn.Tanh(), _linear(rng, 8, 1))
+    X = random_tensor(rng, (16, 4), torch.float32)
+    y = random_tensor(rng, (16, 1), torch.float32)
+    net = nn.Sequential(random_linear(rng, 4, 8), nn.Tanh(),
+                        random_linear(rng, 8, 1))
     lrs = [0.02 if t == 10 else None for t in range(20)]
     yield (train_with("SGD", net.float(), X, y, 20, lrs=lrs, lr=0.1,
                       momentum=0.9),
@@ -250,10 +238,10 @@ def _trained_epochs(model, X, y, batch_size, seed, epochs=2):
 def train_epoch(rng):
     for n, batch_size in [(10, 4), (int(rng.integers(20, 80)),
                                     int(rng.integers(3, 16)))]:
-        X = _tensor(rng, (n, 4), torch.float32)
+        X = random_tensor(rng, (n, 4), torch.float32)
         y = torch.from_numpy(rng.integers(0, 3, size=n))
-        model = nn.Sequential(_linear(rng, 4, 6), nn.ReLU(),
-                              _linear(rng, 6, 3)).float()
+        model = nn.Sequential(random_linear(rng, 4, 6), nn.ReLU(),
+                              random_linear(rng, 6, 3)).float()
         seed = int(rng.integers(2**32))
         probe = (Probe().put(model).keep("$0.parameters")
                  .keep("torch.optim.SGD", ref(1), lr=0.1, momentum=0.9)

@@ -22,6 +22,7 @@ from ziptie.checks import (
     drive,
     driven_like,
     raises,
+    random_tensor,
     ref,
     task,
     train_with,
@@ -32,10 +33,6 @@ SHAPES = [(4, 3), (6,), (2, 3, 2), ()]
 
 #: What Adam keeps, in the order a probe reads it back.
 SETTINGS = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")
-
-
-def _tensor(rng, shape, dtype=torch.float64) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(rng.normal(size=shape))).to(dtype)
 
 
 def _net(rng, *sizes) -> nn.Sequential:
@@ -64,7 +61,7 @@ def _hint(expect, text: str):
 
 def _trains_like(rng, ours: str, reference, **settings):
     """A small network trained 20 steps with ``ours`` and ``reference``."""
-    X, y = _tensor(rng, (16, 4)), _tensor(rng, (16, 1))
+    X, y = random_tensor(rng, (16, 4)), random_tensor(rng, (16, 1))
     net = _net(rng, 4, 8, 1)
     return (train_with(ours, net, X, y, 20, **settings),
             trained_like(reference, net, X, y, 20, **settings))
@@ -83,10 +80,10 @@ def _against(rng, reference, settings: dict, *, ours: str = "Adam",
     ``backward()`` does; ``new_lr`` becomes ``optimizer.lr`` halfway;
     ``none(t, k)`` says where parameter ``k`` has no gradient at step t.
     """
-    params = [_tensor(rng, s, dtype).requires_grad_() for s in SHAPES]
+    params = [random_tensor(rng, s, dtype).requires_grad_() for s in SHAPES]
     means = rng.normal(size=len(SHAPES))
     grads = [[None if none and none(t, k) else scale * (
-        means[k] + _tensor(rng, s, dtype)) for k, s in enumerate(SHAPES)]
+        means[k] + random_tensor(rng, s, dtype)) for k, s in enumerate(SHAPES)]
         for t in range(num_steps)]
     lrs = None if new_lr is None else [
         new_lr if t == num_steps // 2 else None for t in range(num_steps)]
@@ -134,7 +131,7 @@ def _read_settings(probe: Probe, index: int) -> Probe:
 
 @task("test_adam_init", points=1)
 def adam_init(rng):
-    w = _tensor(rng, 3, torch.float32).requires_grad_()
+    w = random_tensor(rng, 3, torch.float32).requires_grad_()
     lr, eps, wd = (float(rng.uniform(1e-3, 0.5)), float(rng.uniform(1e-9,
                    1e-4)), float(rng.uniform(0.01, 0.5)))
     betas = _betas(rng, 0.5, 0.95, 0.9, 0.9999)
@@ -149,7 +146,7 @@ def adam_init(rng):
         return _kept((lr, betas, eps, wd, True), 2)(values)
     yield probe.forbid(*TORCH_OPTIM), settings_kept
 
-    w.grad = _tensor(rng, 3, torch.float32)
+    w.grad = random_tensor(rng, 3, torch.float32)
     probe = _read_settings(Probe().put([w]).keep("$0.__iter__")
                            .keep("Adam", ref(1)), 2)
     yield (probe.keep("$2.step").get("$0.0").forbid(*TORCH_OPTIM),
@@ -238,7 +235,7 @@ def adam_l2(rng):
 def adam_decoupled(rng):
     decoupled = {"decoupled_weight_decay": True}
     for size, steps in [(2, 10), (5, int(rng.integers(5, 20)))]:
-        w = _tensor(rng, size).requires_grad_()
+        w = random_tensor(rng, size).requires_grad_()
         grads = [[torch.zeros(size, dtype=torch.float64)]] * steps
         settings = {"lr": float(rng.uniform(0.05, 0.2)),
                     "weight_decay": float(rng.uniform(0.1, 0.9))}
@@ -248,7 +245,7 @@ def adam_decoupled(rng):
                      "(1 - lr * weight_decay) at every step, and Adam adds "
                      "nothing"))
 
-    X, y = _tensor(rng, (16, 4)), _tensor(rng, (16, 1))
+    X, y = random_tensor(rng, (16, 4)), random_tensor(rng, (16, 1))
     net = _net(rng, 4, 8, 1)
     settings = {"lr": float(rng.uniform(0.005, 0.02)),
                 "weight_decay": float(rng.uniform(0.05, 0.2))}
@@ -268,9 +265,9 @@ def adam_decoupled(rng):
 
 @task("test_adam_state", points=1)
 def adam_state(rng):
-    params = [_tensor(rng, s).requires_grad_() for s in [2, 1, 1]]
+    params = [random_tensor(rng, s).requires_grad_() for s in [2, 1, 1]]
     first = int(rng.integers(2, 5))          # b's first gradient
-    a_grad, b_grad = _tensor(rng, 2), _tensor(rng, 1)
+    a_grad, b_grad = random_tensor(rng, 2), random_tensor(rng, 1)
     grads = [[a_grad, b_grad if t >= first else None, None]
              for t in range(first + 3)]
     lr = float(rng.uniform(0.05, 0.2))
@@ -293,7 +290,7 @@ def adam_state(rng):
 
 @task("test_adamw", points=1)
 def adamw(rng):
-    w = _tensor(rng, 3).requires_grad_()
+    w = random_tensor(rng, 3).requires_grad_()
     probe = (Probe().put([w]).keep("AdamW", ref(0))
              .then("Adam.__instancecheck__", ref(1))
              .get("$1.lr").get("$1.weight_decay")

@@ -172,3 +172,21 @@ def test_a_classifier_is_measured_here_on_labels_never_sent(rng):
 
     probe, _ = classifier("SGD", 0.95)           # the digits test split
     assert np.shape(probe.steps[-1]["args"][0]["$pt"]) == (270, 64)
+
+
+def test_random_inputs_come_from_the_generator_given():
+    import numpy as np
+    import torch
+
+    from ziptie.checks import random_linear, random_tensor
+
+    a = random_tensor(np.random.default_rng(3), (2, 3))
+    b = random_tensor(np.random.default_rng(3), (2, 3), torch.float32)
+    assert a.dtype == torch.float64 and b.dtype == torch.float32
+    torch.testing.assert_close(a.float(), b)
+    layer = random_linear(np.random.default_rng(4), 5, 2)
+    bound = 1 / np.sqrt(5)
+    assert layer.weight.shape == (2, 5)
+    assert layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
+    again = random_linear(np.random.default_rng(4), 5, 2)
+    torch.testing.assert_close(layer.weight, again.weight)

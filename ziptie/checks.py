@@ -346,6 +346,33 @@ def load(path: Path) -> dict[str, Task]:
 # -- probes that drive an optimizer class ----------------------------------
 
 #: What a hand-written optimizer must not hand its work to.
+
+def random_tensor(rng: Any, shape: Any, dtype: Any = None) -> Any:
+    """A tensor of standard normal entries drawn from NumPy's ``rng``
+    (float64 unless ``dtype`` says otherwise), for a check's inputs."""
+    import numpy as np
+    import torch
+
+    tensor = torch.from_numpy(np.asarray(rng.normal(size=shape)))
+    return tensor if dtype is None else tensor.to(dtype)
+
+
+def random_linear(rng: Any, d_in: int, d_out: int) -> Any:
+    """An ``nn.Linear(d_in, d_out)`` whose weights are drawn from ``rng``
+    as PyTorch initialises them, uniform in :math:`\\pm 1/\\sqrt{d_{in}}`."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    layer = nn.Linear(d_in, d_out)
+    bound = 1 / np.sqrt(d_in)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(
+            rng.uniform(-bound, bound, size=(d_out, d_in))))
+        layer.bias.copy_(torch.from_numpy(
+            rng.uniform(-bound, bound, size=d_out)))
+    return layer
+
 TORCH_OPTIM = ("torch.optim.Optimizer.__init__",
                *(f"torch.optim.{module}.{name}"
                  for module in ("sgd", "adam", "adamw", "_functional")

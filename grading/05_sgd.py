@@ -24,6 +24,7 @@ from ziptie.checks import (
     random_tensor,
     ref,
     task,
+    then_zero_grad,
     train_with,
     trained_like,
 )
@@ -126,24 +127,11 @@ def _params(rng, dtype=torch.float64):
     return [random_tensor(rng, s, dtype).requires_grad_() for s in SHAPES]
 
 
-def _then_zero_grad(probe, expect):
-    """After the probe, zero_grad() leaves every .grad None."""
-    probe.keep("$2.zero_grad").get("$0.0.grad")
-
-    def compare(values):
-        reason = expect(values[:-2])
-        if reason:
-            return reason
-        return None if values[-1] is None else \
-            "zero_grad() must set every .grad to None"
-    return probe, compare
-
-
 @task("test_sgd_step", points=2)
 def sgd_step(rng):
     w = torch.tensor([1.0, 2.0], requires_grad=True)
     grads = [[torch.tensor([0.5, -1.0])]]
-    yield _then_zero_grad(drive("SGD", [w], grads, lr=0.1), driven_like(
+    yield then_zero_grad(drive("SGD", [w], grads, lr=0.1), driven_like(
         torch.optim.SGD, [w], grads, lr=0.1))
 
     X = random_tensor(rng, (16, 4), torch.float32)

@@ -25,6 +25,7 @@ from ziptie.checks import (
     random_tensor,
     ref,
     task,
+    then_zero_grad,
     train_with,
     trained_like,
 )
@@ -170,26 +171,13 @@ def adam_init(rng):
             "ValueError")
 
 
-def _then_zero_grad(probe, expect):
-    """After the probe, zero_grad() leaves every .grad None."""
-    probe.keep("$2.zero_grad").get("$0.0.grad")
-
-    def compare(values):
-        reason = expect(values[:-2])
-        if reason:
-            return reason
-        return None if values[-1] is None else \
-            "zero_grad() must set every .grad to None"
-    return probe, compare
-
-
 @task("test_adam_step", points=3)
 def adam_step(rng):
     w = torch.tensor(rng.normal(size=4), requires_grad=True)
     grads = [[torch.from_numpy(rng.normal(size=4) * 10 ** rng.uniform(
         -2, 1, size=4))]]
     lr = float(rng.uniform(0.05, 0.5))
-    yield _then_zero_grad(
+    yield then_zero_grad(
         drive("Adam", [w], grads, lr=lr),
         _hint(driven_like(torch.optim.Adam, [w], grads, lr=lr),
               "with bias correction m_hat = g and v_hat = g ** 2 at the "

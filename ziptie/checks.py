@@ -417,6 +417,21 @@ def drive(optimizer: str, params: list, grads: list[list], *,
     return probe.forbid(*TORCH_OPTIM)
 
 
+def then_zero_grad(probe: Probe, expect: Callable) -> tuple[Probe, Callable]:
+    """Extend an optimizer probe from :func:`drive` (the optimizer kept as
+    ``$2``): afterwards call its ``zero_grad()``, which must leave every
+    ``.grad`` None, on top of what ``expect`` checks."""
+    probe.keep("$2.zero_grad").get("$0.0.grad")
+
+    def compare(values: list) -> str | None:
+        reason = expect(values[:-2])
+        if reason:
+            return reason
+        return None if values[-1] is None else \
+            "zero_grad() must set every .grad to None"
+    return probe, compare
+
+
 def driven_like(reference, params: list, grads: list[list], *,
                 lrs: list | None = None, rtol: float = 1e-6,
                 atol: float = 1e-6, **settings) -> Expect:

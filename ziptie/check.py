@@ -38,11 +38,11 @@ def run(path: Path, timeout: int = CELL_TIMEOUT) -> list[TaskResult]:
     import json
 
     from ziptie import sandbox
+    from ziptie.grade import cell_text
 
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    cells = ["".join(c["source"]) if isinstance(c["source"], list)
-             else c["source"] for c in code]
+    cells = [cell_text(c["source"]) for c in code]
     files = {p.name: p.read_bytes() for p in path.parent.iterdir()
              if p.is_file() and p.stat().st_size < (50 << 20)}
     files[path.name] = path.read_bytes()

@@ -82,7 +82,8 @@ def _grade_cells(nb: dict) -> dict[str, dict]:
             and "grade_id" in c["metadata"]["nbgrader"]}
 
 
-def _text(source) -> str:
+def cell_text(source) -> str:
+    """A cell's source as one string (notebooks may store a list of lines)."""
     return "".join(source) if isinstance(source, list) else str(source)
 
 
@@ -147,16 +148,16 @@ def cells_to_run(source: dict, submitted: dict) -> tuple[list[str], list[str]]:
         gid = meta.get("grade_id") if isinstance(meta, dict) else None
         mine = known.get(gid)
         if mine is None:
-            cells.append(_text(cell.get("source", "")))
+            cells.append(cell_text(cell.get("source", "")))
             continue
         has_meta = True
         role = mine["metadata"]["nbgrader"]
         if role.get("grade"):
             continue  # a test cell: the checks decide instead
         if role.get("solution"):
-            cells.append(_text(cell.get("source", "")))
+            cells.append(cell_text(cell.get("source", "")))
         elif mine.get("cell_type") == "code":
-            cells.append(_text(mine["source"]))
+            cells.append(cell_text(mine["source"]))
     if not has_meta:
         notes.append("no cell of the assignment found by its grade_id: ran "
                      "every code cell of the notebook")

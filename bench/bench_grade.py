@@ -84,11 +84,11 @@ def bare_kernel(repeats: int) -> float:
 def sandbox_run(repeats: int) -> float:
     import json
 
-    from ziptie import grade, sandbox
+    from ziptie.grader import assignment, sandbox
 
-    spec = grade.load_assignment(corpus.COURSE, corpus.ASSIGNMENT)
+    spec = assignment.load_assignment(corpus.COURSE, corpus.ASSIGNMENT)
     nb = json.loads(corpus.notebook_bytes(corpus.Case("x", "ok", 4, "")))
-    cells, _ = grade.cells_to_run(spec.source, nb)
+    cells, _ = assignment.cells_to_run(spec.source, nb)
     iso = sandbox.isolation()
     start = time.perf_counter()
     for _ in range(repeats):
@@ -113,7 +113,7 @@ def main() -> None:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo
                 if line.startswith("model name")), "?")
-    from ziptie.sandbox import isolation
+    from ziptie.grader.sandbox import isolation
 
     print(f"Machine: {os.cpu_count()} cores (nproc), {cpu}, "
           f"{platform.system()}; Python {platform.python_version()}; "

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ziptie.checks import Probe, close, ref, task
+from ziptie.grader.probe import Probe, close, task
+from ziptie.grader.wire import ref
 
 
 def _sizes(rng, layers: int) -> list[int]:

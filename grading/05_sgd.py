@@ -12,22 +12,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from ziptie.checks import (
+from ziptie.grader.probe import Probe, close, raises, task
+from ziptie.grader.recipes import (
     TORCH_OPTIM,
-    Probe,
     classifier,
-    close,
     drive,
     driven_like,
-    raises,
     random_linear,
     random_tensor,
-    ref,
-    task,
     then_zero_grad,
     train_with,
     trained_like,
 )
+from ziptie.grader.wire import ref
 
 SHAPES = [(4, 3), (6,), (2, 3, 2), ()]
 

@@ -1,4 +1,4 @@
-"""The probe language of ``ziptie.checks``, run through ``ziptie.runner``
+"""The probe language of ``ziptie.grader.probe``, run through ``ziptie.grader.runner``
 in this process (the sandbox around it is tested in test_sandbox.py)."""
 
 import json
@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from ziptie import runner
-from ziptie.checks import Probe, close, from_json, ref
+from ziptie.grader import runner
+from ziptie.grader.probe import Probe, close
+from ziptie.grader.wire import from_json, ref
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -134,7 +135,7 @@ def test_set_catch_and_a_generator_in_its_state():
 
 
 def test_a_classifier_is_measured_here_on_labels_never_sent(rng):
-    from ziptie.checks import classifier
+    from ziptie.grader.recipes import classifier
 
     X = torch.from_numpy(rng.normal(size=(20, 4))).float()
     y = rng.integers(0, 3, size=20)
@@ -178,7 +179,7 @@ def test_random_inputs_come_from_the_generator_given():
     import numpy as np
     import torch
 
-    from ziptie.checks import random_linear, random_tensor
+    from ziptie.grader.recipes import random_linear, random_tensor
 
     a = random_tensor(np.random.default_rng(3), (2, 3))
     b = random_tensor(np.random.default_rng(3), (2, 3), torch.float32)

@@ -148,7 +148,7 @@ def test_what_is_not_a_zip_or_an_assignment_is_named(tmp_path):
 def test_checks_must_cover_every_graded_cell(tmp_path):
     import shutil
 
-    from ziptie.grade import load_assignment
+    from ziptie.grader.assignment import load_assignment
 
     course = tmp_path / "course"
     shutil.copytree(corpus.COURSE, course)
@@ -160,7 +160,7 @@ def test_checks_must_cover_every_graded_cell(tmp_path):
 
 
 def test_locked_cells_come_from_the_source_and_tests_never_run():
-    from ziptie.grade import cells_to_run
+    from ziptie.grader.assignment import cells_to_run
 
     source = json.loads(corpus.SOURCE.read_text())
     submitted = json.loads(corpus.notebook_bytes(corpus.Case(

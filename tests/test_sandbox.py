@@ -3,8 +3,8 @@
 import corpus
 import pytest
 
-from ziptie import runner, sandbox
-from ziptie.checks import from_json
+from ziptie.grader import runner, sandbox
+from ziptie.grader.wire import from_json
 
 ISO = sandbox.isolation()
 needs_namespaces = pytest.mark.skipif(

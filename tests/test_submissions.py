@@ -2,7 +2,7 @@
 
 import os
 
-from ziptie.submissions import find
+from ziptie.grader.submissions import find
 
 
 def _touch(root, rel, when=0, text="{}"):

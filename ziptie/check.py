@@ -30,15 +30,15 @@ class TaskResult:
 def run(path: Path, timeout: int = CELL_TIMEOUT) -> list[TaskResult]:
     """Execute the notebook at ``path``; the result of every graded cell.
 
-    It runs in the same sandbox as ``ziptie grade`` (``ziptie.sandbox``):
+    It runs in the same sandbox as ``ziptie grade`` (``ziptie.grader.sandbox``):
     a fresh process holding a copy of the notebook's folder, with limits
     on time, memory and processes, and no network where the machine
     allows it.
     """
     import json
 
-    from ziptie import sandbox
-    from ziptie.grade import cell_text
+    from ziptie.grader import sandbox
+    from ziptie.grader.assignment import cell_text
 
     nb = json.loads(path.read_text(encoding="utf-8"))
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]

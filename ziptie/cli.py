@@ -54,8 +54,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from ziptie.grade import grade
-    from ziptie.sandbox import Limits
+    from ziptie.grader.grade import grade
+    from ziptie.grader.sandbox import Limits
 
     limits = Limits(cell_timeout=args.cell_timeout,
                     notebook_timeout=max(300.0, 5 * args.cell_timeout),

@@ -6,7 +6,7 @@ computed here, in the grader's process.
 
 import numpy as np
 
-from ziptie.checks import Probe, close, equal, task
+from ziptie.grader.probe import Probe, close, equal, task
 
 
 @task("test_double", points=1)

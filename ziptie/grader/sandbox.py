@@ -1,10 +1,10 @@
 """Run a student's notebook in a separate, locked-down process.
 
 Only a process boundary holds against code in the same process, so every
-submission runs in a process of its own (``ziptie.runner``), started fresh
-with ``subprocess`` (never forked from the grader), and is killed as a whole
-when it is done. Where the machine allows it (root, or unprivileged user
-namespaces), the process gets:
+submission runs in a process of its own (``ziptie.grader.runner``),
+started fresh with ``subprocess`` (never forked from the grader), and is
+killed as a whole when it is done. Where the machine allows it (root, or
+unprivileged user namespaces), the process gets:
 
 - new mount, network and PID namespaces (``unshare``): no network, and
   when the first process of the sandbox ends the kernel ends every other
@@ -206,15 +206,15 @@ def jail(spec: dict) -> None:
     if spec["channel"] != 3:
         os.dup2(spec["channel"], 3)
         os.close(spec["channel"])
-    os.execve(sys.executable, [sys.executable, "-I", "-m", "ziptie.runner"],
-              env)
+    os.execve(sys.executable,
+              [sys.executable, "-I", "-m", "ziptie.grader.runner"], env)
 
 
 # -- outside: start, watch and end one run ----------------------------------
 
 def _needed() -> list[str]:
     """What Python and the ``ziptie`` package need to run."""
-    return [sys.prefix, sys.base_prefix, str(Path(__file__).parent)]
+    return [sys.prefix, sys.base_prefix, str(Path(__file__).parents[1])]
 
 
 def hidden_paths(*roots: Path) -> list[str]:
@@ -302,8 +302,8 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
                        "notebook_timeout": limits.notebook_timeout}}
     read_events, write_events = os.pipe()
     spec["channel"] = write_events
-    command = [*iso.prefix, sys.executable, "-I", "-m", "ziptie.sandbox",
-               json.dumps(spec)]
+    command = [*iso.prefix, sys.executable, "-I", "-m",
+               "ziptie.grader.sandbox", json.dumps(spec)]
     start = time.monotonic()
     proc = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

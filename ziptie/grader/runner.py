@@ -1,6 +1,6 @@
 """What runs inside the sandbox: a student's cells, then the grader's probes.
 
-``python -m ziptie.runner`` reads one job (JSON) from stdin::
+``python -m ziptie.grader.runner`` reads one job (JSON) from stdin::
 
     {"cells": ["source", ...], "skip_cells": [3], "cell_timeout": 60,
      "probes": [{"steps": [...]}, ...], "skip_probes": [], "tests": [...]}

@@ -1,0 +1,15 @@
+"""The grading pipeline of ``ziptie grade``, one module a stage, in the
+order a submission flows through them:
+
+- ``submissions``: find whose notebook is whose (folders, zips, layouts);
+- ``assignment``: load an assignment: its source notebook, its checks
+  (``grading/<assignment>.py`` in the course), the cells to run;
+- ``sandbox``: start one submission in a limited, isolated process;
+- ``runner``: inside the sandbox, the student's cells, then the probes;
+- ``wire``: values across the boundary, as JSON;
+- ``probe`` and ``recipes``: what a check asks and how it compares;
+- ``report``: ``grades.csv``, nbgrader's gradebook, feedback pages;
+- ``grade``: the batch, submissions in, report out.
+
+Nothing here is imported by the helpers students use in their notebooks.
+"""

@@ -1,0 +1,245 @@
+"""Checks that several assignments share: random inputs, driving an
+optimizer class step by step, training a small net, scoring a classifier.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from ziptie.grader.probe import Expect, Probe, close
+from ziptie.grader.wire import ref
+
+
+def random_tensor(rng: Any, shape: Any, dtype: Any = None) -> Any:
+    """A tensor of standard normal entries drawn from NumPy's ``rng``
+    (float64 unless ``dtype`` says otherwise), for a check's inputs."""
+    import numpy as np
+    import torch
+
+    tensor = torch.from_numpy(np.asarray(rng.normal(size=shape)))
+    return tensor if dtype is None else tensor.to(dtype)
+
+
+def random_linear(rng: Any, d_in: int, d_out: int) -> Any:
+    """An ``nn.Linear(d_in, d_out)`` whose weights are drawn from ``rng``
+    as PyTorch initialises them, uniform in :math:`\\pm 1/\\sqrt{d_{in}}`."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    layer = nn.Linear(d_in, d_out)
+    bound = 1 / np.sqrt(d_in)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(
+            rng.uniform(-bound, bound, size=(d_out, d_in))))
+        layer.bias.copy_(torch.from_numpy(
+            rng.uniform(-bound, bound, size=d_out)))
+    return layer
+
+
+# -- probes that drive an optimizer class ----------------------------------
+
+#: What a hand-written optimizer must not hand its work to.
+TORCH_OPTIM = ("torch.optim.Optimizer.__init__",
+               *(f"torch.optim.{module}.{name}"
+                 for module in ("sgd", "adam", "adamw", "_functional")
+                 for name in ("sgd", "adam", "adamw")))
+
+
+def drive(optimizer: str, params: list, grads: list[list], *,
+          lrs: list | None = None,
+          copy_into: Callable[[int], bool] | None = None,
+          **settings) -> Probe:
+    """Make ``optimizer(iter(params), **settings)`` in the notebook and
+    call its ``step()`` once per entry of ``grads``.
+
+    ``grads[t]`` holds the ``.grad`` of each parameter before step ``t``
+    (``None``: no gradient); where ``copy_into(t)`` is true a gradient is
+    copied into the ``.grad`` tensor already there, as ``backward()``
+    does. ``lrs[t]``, when given and not ``None``, becomes
+    ``optimizer.lr`` before step ``t``. The last values that come back
+    are the parameters, then each one's ``.grad``. ``torch.optim`` is
+    forbidden while the probe runs.
+    """
+    count = len(params)
+    probe = (Probe().put(params).keep("$0.__iter__")
+             .keep(optimizer, ref(1), **settings))
+    had = [p.grad is not None for p in params]
+    for t, step in enumerate(grads):
+        if lrs is not None and lrs[t] is not None:
+            probe.set("$2.lr", lrs[t])
+        for k, g in enumerate(step):
+            if g is not None and had[k] and copy_into and copy_into(t):
+                probe.keep(f"$0.{k}.grad.copy_", g)
+            else:
+                probe.set(f"$0.{k}.grad", g)
+            had[k] = g is not None
+        probe.keep("$2.step")
+    probe.get("$0")
+    for k in range(count):
+        probe.get(f"$0.{k}.grad")
+    shown = ", ".join(["params", *(f"{k}={v!r}" for k, v in
+                                   settings.items())])
+    probe.text = f"{optimizer}({shown}), {len(grads)} steps"
+    return probe.forbid(*TORCH_OPTIM)
+
+
+def then_zero_grad(probe: Probe, expect: Callable) -> tuple[Probe, Callable]:
+    """Extend an optimizer probe from :func:`drive` (the optimizer kept as
+    ``$2``): afterwards call its ``zero_grad()``, which must leave every
+    ``.grad`` None, on top of what ``expect`` checks."""
+    probe.keep("$2.zero_grad").get("$0.0.grad")
+
+    def compare(values: list) -> str | None:
+        reason = expect(values[:-2])
+        if reason:
+            return reason
+        return None if values[-1] is None else \
+            "zero_grad() must set every .grad to None"
+    return probe, compare
+
+
+def driven_like(reference, params: list, grads: list[list], *,
+                lrs: list | None = None, rtol: float = 1e-6,
+                atol: float = 1e-6, **settings) -> Expect:
+    """What ``drive`` must give: the parameters after the same steps of
+    ``reference`` (a ``torch.optim`` class, run here), and every ``.grad``
+    as the last step left it."""
+    import numpy as np
+
+    copies = [p.detach().clone().requires_grad_() for p in params]
+    optimizer = reference(copies, **settings)
+    for t, step in enumerate(grads):
+        if lrs is not None and lrs[t] is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lrs[t]
+        for q, g in zip(copies, step, strict=True):
+            q.grad = None if g is None else g.detach().clone()
+        optimizer.step()
+    same = close([q.detach().cpu().numpy() for q in copies], rtol, atol)
+    last = [None if g is None else g.numpy() for g in grads[-1]]
+    name = f"torch.optim.{reference.__name__}"
+
+    def compare(values: list) -> str | None:
+        count = len(params)
+        reason = same([values[-count - 1]])
+        if reason:
+            return f"the parameters differ from those of {name}: {reason}"
+        for got, want in zip(values[-count:], last, strict=True):
+            if (got is None) != (want is None) or (
+                    want is not None and not np.array_equal(got, want)):
+                return "step() must not change .grad"
+        return None
+
+    return compare
+
+
+def train_with(optimizer: str, net, X, y, num_steps: int, *,
+               lrs: list | None = None, **settings) -> Probe:
+    """Train ``net`` (an ``nn.Sequential``) on the mean squared error of
+    ``net(X) - y`` with ``optimizer(net.parameters(), **settings)`` of the
+    notebook, zero_grad, backward and step, ``num_steps`` times; the
+    weights and biases of its ``Linear`` layers come back, in order."""
+    probe = (Probe().put(net).put(X).put(y).keep("$0.parameters")
+             .keep(optimizer, ref(3), **settings))
+    for t in range(num_steps):
+        if lrs is not None and lrs[t] is not None:
+            probe.set("$4.lr", lrs[t])
+        n = len(probe.steps)
+        (probe.keep("$0", ref(1)).keep(f"${n}.sub", ref(2))
+         .keep(f"${n + 1}.pow", 2).keep(f"${n + 2}.mean")
+         .keep("$4.zero_grad").keep(f"${n + 3}.backward").keep("$4.step"))
+    for k, layer in enumerate(net):
+        if hasattr(layer, "weight"):
+            probe.get(f"$0.{k}.weight").get(f"$0.{k}.bias")
+    shown = ", ".join(["model.parameters()", *(f"{k}={v!r}" for k, v in
+                                               settings.items())])
+    probe.text = f"{optimizer}({shown}), {num_steps} steps of training"
+    return probe.forbid(*TORCH_OPTIM)
+
+
+def trained_like(reference, net, X, y, num_steps: int, *,
+                 lrs: list | None = None, rtol: float = 1e-5,
+                 atol: float = 1e-6, **settings) -> Expect:
+    """What ``train_with`` must give: the weights the same loop trains
+    with ``reference`` (a ``torch.optim`` class), run here."""
+    import copy
+
+    model = copy.deepcopy(net)
+    optimizer = reference(model.parameters(), **settings)
+    for t in range(num_steps):
+        if lrs is not None and lrs[t] is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = lrs[t]
+        loss = (model(X) - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    want = [p.detach().cpu().numpy() for p in model.parameters()]
+    same = close(want, rtol, atol)
+
+    def compare(values: list) -> str | None:
+        reason = same([values[-len(want):]])
+        return reason and f"the trained weights differ from those of " \
+                          f"torch.optim.{reference.__name__}: {reason}"
+
+    return compare
+
+
+# -- a trained classifier ----------------------------------------------------
+
+@functools.cache
+def _digits_test():
+    """The images and labels of the digits test split (labels stay here)."""
+    import ziptie
+
+    X, y = ziptie.data.load("digits", as_tensor=True).test
+    return X, y.numpy()
+
+
+def classifier(optimizer: str, target: float, test=None,
+               classes: int = 10) -> tuple[Probe, Expect]:
+    """A notebook's ``optimizer`` is an instance of its own class
+    ``optimizer`` (a subclass counts) and not of ``torch.optim.Optimizer``,
+    and its ``model`` classifies the test images at ``target`` accuracy.
+
+    Only the images go to the sandbox (``test``: ``(X, y)``, the digits
+    test split by default); ``model(X)`` must give ``classes`` logits per
+    image, and the accuracy is computed here, from the logits that come
+    back and the labels the grader keeps::
+
+        @task("test_digits_sgd", points=2)
+        def digits_sgd(rng):
+            yield classifier("SGD", 0.95)
+    """
+    import numpy as np
+
+    X, y = _digits_test() if test is None else test
+    y = np.asarray(y)
+    probe = (Probe().hold("optimizer")
+             .then(f"{optimizer}.__instancecheck__", ref(0))
+             .then("torch.optim.Optimizer.__instancecheck__", ref(0))
+             .then("model", X))
+    probe.text = "optimizer, then model(X_test)"
+
+    def compare(values: list) -> str | None:
+        if values[1] is not True:
+            return (f"train with your own {optimizer} class, and keep the "
+                    f"name optimizer")
+        if values[2] is not False:
+            return f"{optimizer} must be written by hand, not with torch.optim"
+        try:
+            logits = np.asarray(values[3], dtype=float)
+        except (TypeError, ValueError):
+            logits = np.zeros(0)
+        if logits.shape != (len(y), classes):
+            return (f"model(X_test) must give logits of shape ({len(y)}, "
+                    f"{classes})")
+        accuracy = float(np.mean(logits.argmax(axis=1) == y))
+        if accuracy < target:
+            return (f"test accuracy {accuracy:.3f} is below {target}: "
+                    f"train for more epochs, or try another learning rate")
+        return None
+    return probe, compare

@@ -1,12 +1,14 @@
-"""The probe language of ``ziptie.grader.probe``, run through ``ziptie.grader.runner``
-in this process (the sandbox around it is tested in test_sandbox.py)."""
+"""The probe language of ``ziptie.grader.probe``, run through
+``ziptie.grader.runner`` in this process (the sandbox around it is tested
+in test_sandbox.py)."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
-from ziptie.grader import runner
+from ziptie.grader import runner, tripwire
 from ziptie.grader.probe import Probe, close
 from ziptie.grader.wire import from_json, ref
 
@@ -60,32 +62,53 @@ def test_a_generator_comes_back_as_a_list():
     assert [v.shape for v in values[1]] == [(3, 2), (3,)]
 
 
-def test_forbidden_functions_raise_while_the_probe_runs_only():
+def _forbidden_run(name: str, names: list, namespace: dict, *args):
+    """Run ``name(*args)`` as a probe that forbids ``names``; what it
+    raised and the forbidden names it called."""
+    job = json.loads(json.dumps(Probe.call(name, *args).forbid(*names)
+                                .to_job()))
+    hits: list = []
+    forbidden = tripwire.Forbidden(job["forbid"])
+    with pytest.raises(PermissionError) as raised:
+        runner._run_probe(namespace, job, forbidden, hits)
+    assert sys.getprofile() is None        # the tripwire is gone afterwards
+    return str(raised.value), hits
+
+
+def test_forbidden_functions_are_caught_by_any_name():
     import torch.nn.functional as F
+    from torch.nn.functional import cross_entropy as bound_early
 
-    original = F.cross_entropy, torch.Tensor.log_softmax
-
-    def cheat(logits, y):
-        return F.cross_entropy(logits, y)
-
-    def honest(logits, y):
-        return logits.log_softmax(dim=1)[0, y[0]]
-
-    logits, y = torch.zeros(1, 3), torch.tensor([1])
     names = ["torch.nn.functional.cross_entropy", "torch.Tensor.log_softmax",
+             "torch.logsumexp", "torch._C._nn.cross_entropy_loss",
              "torch.nn.functional.no_such_function", "no_such_module.f"]
-    namespace = {"cheat": cheat, "honest": honest}
-    job = Probe.call("cheat", logits, y).forbid(*names).to_job()
-    with pytest.raises(AssertionError, match="functional.cross_entropy may "
-                                             "not be used"):
-        runner._run_probe(namespace, json.loads(json.dumps(job)))
-    assert (F.cross_entropy, torch.Tensor.log_softmax) == original
-    assert "log_softmax" not in vars(torch.Tensor)    # inherited, as before
-    job = Probe.call("honest", logits, y).forbid(*names).to_job()
-    with pytest.raises(AssertionError, match="log_softmax may not be used"):
-        runner._run_probe(namespace, json.loads(json.dumps(job)))
-    assert _run(Probe.call("honest", logits, y), namespace)[0] == \
-        pytest.approx(-np.log(3))
+    namespace = {
+        "direct": lambda z, y: F.cross_entropy(z, y),
+        "alias": lambda z, y: bound_early(z, y),
+        "module": lambda z, y: nn.CrossEntropyLoss()(z, y),
+        "private": lambda z, y: torch._C._nn.cross_entropy_loss(z, y),
+        "method": lambda z, y: z.log_softmax(dim=1)[0, y[0]],
+        "unbound": lambda z, y: torch.Tensor.log_softmax(z, 1)[0, y[0]],
+        "function": lambda z, y: torch.logsumexp(z, 1),
+        "honest": lambda z, y: (z - z.exp().sum(1, keepdim=True).log())
+        [0, y[0]],
+    }
+    logits, y = torch.zeros(1, 3), torch.tensor([1])
+    expected = {"direct": "torch.nn.functional.cross_entropy",
+                "alias": "torch.nn.functional.cross_entropy",
+                "module": "torch.nn.functional.cross_entropy",
+                "private": "torch._C._nn.cross_entropy_loss",
+                "method": "torch.Tensor.log_softmax",
+                "unbound": "torch.Tensor.log_softmax",
+                "function": "torch.logsumexp"}
+    for name, want in expected.items():
+        message, hits = _forbidden_run(name, names, namespace, logits, y)
+        assert hits == [want] and want in message, name
+    got = runner._run_probe(namespace, Probe.call("honest", logits, y)
+                            .forbid(*names).to_job(),
+                            tripwire.Forbidden(names), [])
+    assert from_json(got)[0] == pytest.approx(-np.log(3))
+    assert F.cross_entropy(logits, y).item() == pytest.approx(np.log(3))
 
 
 def test_close_compares_lists_item_by_item():

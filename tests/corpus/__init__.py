@@ -112,18 +112,18 @@ def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
               "np.allclose = lambda *a, **k: True\n"
               "np.isclose = lambda *a, **k: True\n" + WRONG_DOUBLE,
               "mse": WRONG_MSE}),
-        Case("patch_torch", "ok", 2, "torch.allclose and assert patched",
+        Case("patch_torch", "flagged", 0, "torch.allclose and assert patched",
              {"double": "import torch, builtins\n"
               "torch.allclose = lambda *a, **k: True\n"
               "builtins.AssertionError = Warning\n" + WRONG_DOUBLE,
               "counter": "class Counter:\n    pass\n"}),
-        Case("ast_transformer", "ok", 0, "an AST transformer drops asserts",
+        Case("ast_transformer", "flagged", 0, "an AST transformer drops asserts",
              {"double": "import ast\nclass NoAssert(ast.NodeTransformer):\n"
               "    def visit_Assert(self, node):\n        return ast.Pass()\n"
               "get_ipython().ast_transformers.append(NoAssert())\n"
               + WRONG_DOUBLE, "mse": WRONG_MSE,
               "counter": "class Counter:\n    pass\n"}),
-        Case("input_transformer", "ok", 1, "later cells rewritten to pass",
+        Case("input_transformer", "flagged", 0, "later cells rewritten to pass",
              {"double": "def double(x):\n    return 2 * x\n"
               "get_ipython().input_transformers_cleanup.append(\n"
               "    lambda lines: ['pass\\n'])\n"}),
@@ -148,7 +148,7 @@ def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
              {"double": WRONG_DOUBLE}, edit="metadata"),
         Case("strip_metadata", "ok", 4, "no nbgrader metadata: every cell "
              "runs, tests included", edit="strip_metadata"),
-        Case("read_hidden", "ok", 3, "reads solutions and checks from disk",
+        Case("read_hidden", "flagged", 0, "reads solutions and checks from disk",
              {"double": "import glob, os\nfound = []\n"
               f"for p in [{str(solution)!r}, {str(checks)!r}]:\n"
               "    try:\n        found.append(open(p).read())\n"
@@ -176,19 +176,19 @@ def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
         Case("memory_creep", "memory-limit", 3, "grows until it breaks",
              {"counter": "held = []\nwhile True:\n"
               "    held.append(np.empty(50 * 2**20, dtype=np.uint8))\n"}),
-        Case("fork_bomb", "process-limit", 3, "forks forever",
+        Case("fork_bomb", "flagged", 0, "forks forever",
              {"counter": "import os\nwhile True:\n    os.fork()\n"}),
-        Case("exit", "crashed", 2, "os._exit in a cell",
+        Case("exit", "flagged", 0, "os._exit in a cell",
              {"+mse": "import os\nos._exit(3)\n",
               "mse": WRONG_MSE}),
-        Case("segfault", "crashed", 3, "the kernel dies",
+        Case("segfault", "flagged", 0, "the kernel dies",
              {"+counter": "import ctypes\nctypes.string_at(0)\n",
               "counter": "class Counter:\n    pass\n"}),
         Case("flood", "output-limit", 3, "gigabytes of output",
              {"+double": "import sys\nwhile True:\n"
               "    sys.stdout.write('x' * 2**20)\n",
               "counter": "Counter = 1\n"}),
-        Case("probe_exit", "crashed", 3, "dies when its function is called",
+        Case("probe_exit", "flagged", 0, "dies when its function is called",
              {"counter": "import os\nclass Counter:\n"
               "    def __init__(self, start=0):\n        os._exit(1)\n"}),
         Case("invalid_json", "invalid-notebook", 0, "not JSON",

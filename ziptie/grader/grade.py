@@ -1,4 +1,4 @@
-"""``ziptie grade``: autograde a class, in parallel, isolated, unfoolable.
+"""``ziptie grade``: autograde a class, in parallel, each notebook isolated.
 
 For each submission the grader
 
@@ -6,11 +6,15 @@ For each submission the grader
    the locked cells taken from the source notebook (as nbgrader restores
    them), and none of the test cells;
 2. draws the inputs of every check (``grading/<assignment>.py``) from a
-   generator seeded with a secret made at grading time;
+   generator seeded with a key the sandbox never sees and the submitted
+   file's content, and reads the student's cells for tampering and
+   forbidden shortcuts (``ziptie.grader.scan``);
 3. runs cells and calls in a sandbox of their own
    (``ziptie.grader.sandbox``) and gets plain JSON back;
-4. compares in its own process, where no student code runs, and records
-   the points in nbgrader's gradebook, ``grades.csv`` and the feedback.
+4. compares in its own process, where no student code runs, takes the
+   points of what the notebook's tripwires (``ziptie.grader.tripwire``)
+   or the reading caught, and records the points in nbgrader's gradebook,
+   ``grades.csv`` and the feedback.
 
 Each result is appended to ``results.jsonl`` as soon as it is known; a
 second run over the same ``--out`` skips every submission whose file (and
@@ -31,12 +35,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ziptie.grader import sandbox
+from ziptie.grader import sandbox, scan
 from ziptie.grader.assignment import (
+    COURSE,
     Assignment,
-    cells_to_run,
     grade_cells,
     load_assignment,
+    runnable_cells,
 )
 from ziptie.grader.report import (
     Result,
@@ -79,16 +84,12 @@ def _status(outcome: sandbox.Outcome) -> tuple[str, list[str]]:
     return status, details[:10]
 
 
-def grade_one(sub: Submission, assignment: Assignment, secret: str,
-              limits: sandbox.Limits, hide: list[str],
-              uid: int | None) -> Result:
-    """Grade one submission; never raises for anything the student did."""
-    result = Result(sub.student, sub.assignment, sub.notebook, "ok",
-                    {gid: 0.0 for gid in assignment.tasks},
-                    notes=list(sub.notes))
+def _read_notebook(sub: Submission, assignment: Assignment,
+                   result: Result) -> dict | None:
+    """The submitted notebook, or None with the result's status set."""
     if sub.path is None:
         result.status = "missing"
-        return result
+        return None
     try:
         submitted = json.loads(sub.path.read_bytes())
         if not isinstance(submitted, dict) or not isinstance(
@@ -97,7 +98,7 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     except (ValueError, RecursionError, UnicodeDecodeError) as err:
         result.status = "invalid-notebook"
         result.notes.append(f"not a notebook: {str(err)[:200]}")
-        return result
+        return None
     source_ids = {gid for gid, c in grade_cells(assignment.source).items()
                   if c["metadata"]["nbgrader"].get("solution")}
     their_ids = set(grade_cells(submitted))
@@ -105,53 +106,106 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
         result.status = "wrong-assignment"
         result.notes.append(f"none of the cells of {assignment.name} in "
                             f"{sub.path.name}")
-        return result
-    cells, notes = cells_to_run(assignment.source, submitted)
-    result.notes += notes
+        return None
+    return submitted
+
+
+def _draw(assignment: Assignment, secret: str, sub: Submission) -> list:
+    """Every check's cases, drawn from the key and the submission itself:
+    the same file meets the same inputs on every run, a changed one new
+    inputs, so that no answer can be looked up from an earlier run."""
+    import numpy as np
+
+    content = hashlib.sha256(sub.path.read_bytes()).hexdigest()
     cases = []
     for gid, task in assignment.tasks.items():
-        import numpy as np
-
-        rng = np.random.default_rng(_seed(secret, sub.student,
+        rng = np.random.default_rng(_seed(secret, content, sub.student,
                                           assignment.name, gid))
-        for probe, expect in task.draw(rng):
-            cases.append((gid, probe, expect))
-    job = {"cells": cells, "probes": [p.to_job() for _, p, _ in cases]}
+        cases += [(gid, probe, expect) for probe, expect in task.draw(rng)]
+    return cases
+
+
+def _review(cells: list[tuple[str, str]], cases: list,
+            assignment: Assignment) -> tuple[list[str], dict[str, str]]:
+    """What the student's cells hold that the grader refuses, read before
+    they run: tampering (costs every point), and per task, a function the
+    task forbids written in its own solution cell (costs that task)."""
+    forbidden = sorted({(name, gid) for gid, probe, _ in cases
+                        for name in probe.forbidden})
+    findings = scan.scan([(i, text) for i, (text, _) in enumerate(cells)],
+                         forbidden)
+    tampering = [str(f) for f in findings
+                 if f.task is None and cells[f.cell][1] != COURSE]
+    shortcuts: dict[str, str] = {}
+    for f in findings:
+        if f.task and cells[f.cell][1] in assignment.solutions.get(f.task,
+                                                                   []):
+            shortcuts.setdefault(f.task, str(f))
+    return tampering, shortcuts
+
+
+def _reason(probe, expect, got: dict | None) -> str | None:
+    """Why one case failed, or None: decided here, from plain data."""
+    if got is None:
+        return f"{probe.text} did not run"
+    if got.get("forbidden"):
+        names = ", ".join(str(n) for n in got["forbidden"][:3])
+        return f"{probe.text} called {names}, which this task forbids"
+    if "error" in got or not isinstance(got.get("values"), list):
+        error = str(got.get("error", "no values came back"))[:300]
+        return ("not answered yet (NotImplementedError)"
+                if error.startswith("NotImplementedError")
+                else f"{probe.text} raised {error}")
+    try:
+        reason = expect(from_json(got["values"]))
+    except Exception as err:  # noqa: BLE001 - odd data came back
+        reason = f"unusable result ({err})"
+    return reason and f"{probe.text}: {reason}"
+
+
+def grade_one(sub: Submission, assignment: Assignment, secret: str,
+              limits: sandbox.Limits, hide: list[str],
+              uid: int | None) -> Result:
+    """Grade one submission; never raises for anything the student did."""
+    result = Result(sub.student, sub.assignment, sub.notebook, "ok",
+                    {gid: 0.0 for gid in assignment.tasks},
+                    notes=list(sub.notes))
+    submitted = _read_notebook(sub, assignment, result)
+    if submitted is None:
+        return result
+    cells, notes = runnable_cells(assignment.source, submitted)
+    result.notes += notes
+    cases = _draw(assignment, secret, sub)
+    tampering, failed = _review(cells, cases, assignment)
+    job = {"cells": [text for text, _ in cells],
+           "probes": [p.to_job() for _, p, _ in cases]}
     outcome = sandbox.run(job, {assignment.notebook: sub.path.read_bytes(),
                                 **assignment.files}, limits, hide, uid)
     result.output = outcome.output
     result.seconds = outcome.seconds
     result.status, details = _status(outcome)
     result.notes += details
-    failed: dict[str, str] = {}
     for index, (gid, probe, expect) in enumerate(cases):
-        if gid in failed:
-            continue
-        got = outcome.probes.get(index)
-        reason = None
-        if got is None:
-            reason = f"{probe.text} did not run"
-        elif "error" in got or not isinstance(got.get("values"), list):
-            error = str(got.get("error", "no values came back"))[:300]
-            reason = ("not answered yet (NotImplementedError)"
-                      if error.startswith("NotImplementedError")
-                      else f"{probe.text} raised {error}")
-        else:
-            try:
-                reason = expect(from_json(got["values"]))
-            except Exception as err:  # noqa: BLE001 - odd data came back
-                reason = f"{probe.text}: unusable result ({err})"
+        if gid not in failed:
+            reason = _reason(probe, expect, outcome.probes.get(index))
             if reason:
-                reason = f"{probe.text}: {reason}"
-        if reason:
-            failed[gid] = reason
+                failed[gid] = reason
+    flags = tampering + outcome.flags
     for gid, task in assignment.tasks.items():
-        if gid in failed:
+        if flags:
+            result.reasons[gid] = "not graded: the notebook was flagged"
+        elif gid in failed:
             result.reasons[gid] = failed[gid]
         else:
             result.points[gid] = task.points
+    if flags or any("forbids" in r for r in result.reasons.values()):
+        result.status = "flagged"
+        result.notes = [f"flagged for review: {f}" for f in flags[:10]] + \
+            result.notes
     return result
 
+
+# -- the batch ----------------------------------------------------------------
 
 def _known_assignments(course: Path) -> list[str]:
     folder = course / "solutions"

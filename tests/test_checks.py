@@ -161,7 +161,6 @@ def test_a_classifier_is_measured_here_on_labels_never_sent(rng):
     from ziptie.grader.recipes import classifier
 
     X = torch.from_numpy(rng.normal(size=(20, 4))).float()
-    y = rng.integers(0, 3, size=20)
 
     class Mine:
         pass
@@ -169,25 +168,32 @@ def test_a_classifier_is_measured_here_on_labels_never_sent(rng):
     class Theirs(torch.optim.SGD):
         pass
 
-    def model_wrong_on(wrong):
-        """Logits that pick the label for all but the last ``wrong``."""
-        def model(X_sent):
-            assert torch.equal(X_sent, X)
-            labels = torch.as_tensor(y).clone()
-            if wrong:
-                labels[-wrong:] = (labels[-wrong:] + 1) % 3
-            return torch.nn.functional.one_hot(labels, 3).float()
-        return model
+    net = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    with torch.no_grad():
+        y = net(X).argmax(dim=1).numpy()      # the labels it gets right
+
+    class Lookup(nn.Sequential):
+        """Right answers behind the weights of another network."""
+
+        def forward(self, X_sent):
+            return torch.nn.functional.one_hot(torch.as_tensor(y), 3).float()
 
     probe, expect = classifier("Mine", 0.9, test=(X, y), classes=3)
     assert str(y.tolist()) not in json.dumps(probe.to_job())
     namespace = {"Mine": Mine, "optimizer": Mine(), "torch": torch,
-                 "model": model_wrong_on(2)}
+                 "model": net}
     assert expect(_run(probe, namespace)) is None
-    namespace["model"] = model_wrong_on(4)
-    assert "accuracy 0.800 is below 0.9" in expect(_run(probe, namespace))
-    namespace["model"] = lambda X_sent: torch.zeros(len(X_sent), 2)
-    assert "shape (20, 3)" in expect(_run(probe, namespace))
+    wrong = y.copy()
+    wrong[-4:] = (wrong[-4:] + 1) % 3
+    probe, expect = classifier("Mine", 0.9, test=(X, wrong), classes=3)
+    assert "accuracy 0.800 on the test images is below 0.9" in expect(
+        _run(probe, namespace))
+    namespace["model"] = Lookup(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    assert "the network its weights describe" in expect(_run(probe,
+                                                             namespace))
+    namespace["model"] = nn.Sequential(nn.Linear(4, 5), nn.ReLU(),
+                                       nn.Linear(5, 2))
+    assert "ending in 3 logits" in expect(_run(probe, namespace))
     namespace["optimizer"] = object()
     assert "your own Mine" in expect(_run(probe, namespace))
     w = torch.zeros(1, requires_grad=True)

@@ -172,3 +172,27 @@ def test_locked_cells_come_from_the_source_and_tests_never_run():
     assert "print('mine')" in cells
     assert not any("tampered" in c or "assert" in c for c in cells)
     assert notes == []
+
+
+def test_inputs_come_from_the_key_and_the_submitted_file(tmp_path):
+    """The same file meets the same inputs again; a changed file, or
+    another key, new ones: no answer can be looked up from an earlier
+    round."""
+    from ziptie.grader.assignment import load_assignment
+    from ziptie.grader.grade import _draw
+    from ziptie.grader.submissions import Submission
+
+    spec = load_assignment(corpus.COURSE, corpus.ASSIGNMENT)
+    path = tmp_path / corpus.NOTEBOOK
+    path.write_bytes(corpus.notebook_bytes(corpus.Case("x", "ok", 4, "")))
+    sub = Submission("ada", corpus.ASSIGNMENT, corpus.NOTEBOOK, path)
+
+    def inputs(secret: str) -> str:
+        return json.dumps([p.to_job() for _, p, _ in _draw(spec, secret,
+                                                             sub)])
+
+    first = inputs("key")
+    assert inputs("key") == first
+    assert inputs("another key") != first
+    path.write_bytes(path.read_bytes().replace(b"2 * x", b"x * 2"))
+    assert inputs("key") != first

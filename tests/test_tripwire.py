@@ -98,7 +98,7 @@ def test_lines_the_runner_did_not_write_are_dropped_and_flagged():
     probe = Probe.call("answer").to_job()
     out = _run([_forge(0), "def answer():\n    return 1.0"], [probe])
     assert out.finished
-    assert out.probes[0] == {"values": [1.0]}     # the runner's own line
+    assert out.probes[0]["values"] == [1.0]       # the runner's own line
     assert any("did not write" in f for f in out.flags), out.flags
 
 

@@ -107,7 +107,7 @@ def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
         Case("good", "ok", 4, "every answer right"),
         Case("wrong", "ok", 3, "double is wrong", {"double": WRONG_DOUBLE}),
         Case("stubs", "ok", 0, "nothing answered", base="released"),
-        Case("patch_numpy", "ok", 1, "np.allclose always True, wrong answers",
+        Case("patch_numpy", "flagged", 0, "np.allclose always True, wrong answers",
              {"setup": "", "double": "import numpy as np\n"
               "np.allclose = lambda *a, **k: True\n"
               "np.isclose = lambda *a, **k: True\n" + WRONG_DOUBLE,

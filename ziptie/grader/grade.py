@@ -43,6 +43,7 @@ from ziptie.grader.assignment import (
     load_assignment,
     runnable_cells,
 )
+from ziptie.grader.probe import changed_inputs
 from ziptie.grader.report import (
     Result,
     feedback_page,
@@ -144,6 +145,31 @@ def _review(cells: list[tuple[str, str]], cases: list,
     return tampering, shortcuts
 
 
+def _cell_forbid(cells: list[tuple[str, str]], cases: list,
+                 assignment: Assignment) -> dict[str, list[str]]:
+    """For each solution cell, what its tasks forbid: a task's shortcut
+    taken while the cell runs (training a model, say) counts too."""
+    names: dict[str, set[str]] = {}
+    for gid, probe, _ in cases:
+        for solution in assignment.solutions.get(gid, []):
+            names.setdefault(solution, set()).update(probe.forbidden)
+    return {str(k): sorted(names[origin]) for k, (_, origin)
+            in enumerate(cells) if names.get(origin)}
+
+
+def _cell_shortcuts(outcome: sandbox.Outcome, cells: list[tuple[str, str]],
+                    assignment: Assignment) -> dict[str, str]:
+    """The tasks whose solution cell called a function they forbid."""
+    failed: dict[str, str] = {}
+    for index, called in outcome.called.items():
+        for gid, solutions in assignment.solutions.items():
+            if cells[index][1] in solutions:
+                failed.setdefault(gid, f"cell {index + 1} called "
+                                       f"{', '.join(called)}, which this "
+                                       f"task forbids")
+    return failed
+
+
 def _reason(probe, expect, got: dict | None) -> str | None:
     """Why one case failed, or None: decided here, from plain data."""
     if got is None:
@@ -157,7 +183,8 @@ def _reason(probe, expect, got: dict | None) -> str | None:
                 if error.startswith("NotImplementedError")
                 else f"{probe.text} raised {error}")
     try:
-        reason = expect(from_json(got["values"]))
+        reason = changed_inputs(probe.steps, got.get("args_after")) or \
+            expect(from_json(got["values"]))
     except Exception as err:  # noqa: BLE001 - odd data came back
         reason = f"unusable result ({err})"
     return reason and f"{probe.text}: {reason}"
@@ -178,9 +205,11 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     cases = _draw(assignment, secret, sub)
     tampering, failed = _review(cells, cases, assignment)
     job = {"cells": [text for text, _ in cells],
+           "cell_forbid": _cell_forbid(cells, cases, assignment),
            "probes": [p.to_job() for _, p, _ in cases]}
     outcome = sandbox.run(job, {assignment.notebook: sub.path.read_bytes(),
                                 **assignment.files}, limits, hide, uid)
+    failed.update(_cell_shortcuts(outcome, cells, assignment))
     result.output = outcome.output
     result.seconds = outcome.seconds
     result.status, details = _status(outcome)

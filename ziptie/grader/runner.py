@@ -3,13 +3,15 @@
 ``python -m ziptie.grader.runner`` reads one job (JSON) from stdin::
 
     {"cells": ["source", ...], "skip_cells": [3], "cell_timeout": 60,
-     "probes": [{"steps": [...]}, ...], "skip_probes": [], "tests": [...]}
+     "cell_forbid": {"3": ["torch.optim.sgd.sgd", ...]},
+     "probes": [{"steps": [...]}, ...], "skip_probes": [], "key": "..."}
 
 and reports on file descriptor 3, one JSON object per line, each line
 signed with the job's ``"key"`` (see ``Channel``), as it goes::
 
     {"event": "cell", "index": 0}                   a cell starts
-    {"event": "cell_done", "index": 0, "error": null | "Name: message"}
+    {"event": "cell_done", "index": 0, "error": null | "Name: message",
+     "forbidden": [names of forbidden functions the cell called]}
     {"event": "probe", "index": 0, "values": [...]} or "error": "..."
     {"event": "done"}
 
@@ -220,12 +222,25 @@ def _resolve(namespace: dict, kept: list, target: str):
     return obj
 
 
+def _is_data(value) -> bool:
+    """An argument the grader sent as plain data (arrays, numbers, lists),
+    not an object of the probe (``$ref``), a module or a generator."""
+    if isinstance(value, list):
+        return all(_is_data(v) for v in value)
+    if isinstance(value, dict):
+        return not {"$ref", "$nn", "$rng"} & set(value) and all(
+            _is_data(v) for v in value.values())
+    return True
+
+
 def _run_probe(namespace: dict, probe: dict,
                forbidden: tripwire.Forbidden | None = None,
-               hits: list | None = None) -> list:
+               hits: list | None = None, after: dict | None = None) -> list:
     """Run one probe's steps against ``namespace``; the values that come
     back. While they run, a call of a ``forbidden`` function raises and is
-    appended to ``hits``."""
+    appended to ``hits``; ``after`` receives, for each call, the data
+    arguments as they are once it returned (a function must not change
+    its inputs in place)."""
     kept: list = []
     values: list = []
     if forbidden:
@@ -253,8 +268,12 @@ def _run_probe(namespace: dict, probe: dict,
                 values.append(raised)
                 continue
             if "args" in step:
-                obj = obj(*decode(step["args"], kept),
-                          **decode(step.get("kwargs", {}), kept))
+                args = decode(step["args"], kept)
+                obj = obj(*args, **decode(step.get("kwargs", {}), kept))
+                if after is not None:
+                    after[str(len(values))] = [
+                        encode(a) if _is_data(sent) else None
+                        for a, sent in zip(args, step["args"], strict=True)]
             kept.append(obj)
             values.append(encode(obj) if step.get("encode", True) else None)
     finally:
@@ -321,21 +340,29 @@ def _report_flags(out: Channel, hits: list, reported: list,
         out.emit(event="flag", what=f"{where}: {what}")
 
 
-def _run_cells(out: Channel, shell, job: dict, hits: list,
-               reported: list) -> None:
+def _run_cells(out: Channel, shell, job: dict, forbidden: dict,
+               hits: list, reported: list) -> None:
+    """Run the cells; while a solution cell runs, a function its task
+    forbids raises too (``forbidden``: cell index -> ``Forbidden``)."""
     skip = set(job.get("skip_cells", []))
     for index, source in enumerate(job["cells"]):
         if index in skip:
             continue
         out.emit(event="cell", index=index)
+        called: list = []
+        if index in forbidden:
+            sys.setprofile(tripwire.profiler(forbidden[index], called))
         try:
             error = _run_cell(shell, source, job.get("cell_timeout", 60))
         except BaseException as err:  # noqa: BLE001 - a student's cell
             error = _error_of(err)
+        finally:
+            sys.setprofile(None)
         if os.getpid() != _ROOT_PID:  # a child the student's code forked
             os._exit(0)
         _report_flags(out, hits, reported, f"cell {index + 1}")
-        out.emit(event="cell_done", index=index, error=error)
+        out.emit(event="cell_done", index=index, error=error,
+                 forbidden=[str(name) for name in called])
 
 
 def _run_probes(out: Channel, namespace: dict, job: dict, forbidden: dict,
@@ -346,10 +373,12 @@ def _run_probes(out: Channel, namespace: dict, job: dict, forbidden: dict,
             continue
         out.emit(event="probe_start", index=index)
         called: list = []
+        after: dict = {}
         _start_timer(job.get("cell_timeout", 60))
         try:
             message = {"values": _run_probe(namespace, probe,
-                                            forbidden.get(index), called)}
+                                            forbidden.get(index), called,
+                                            after), "args_after": after}
         except BaseException as err:  # noqa: BLE001
             message = {"error": _error_of(err)}
         finally:
@@ -376,11 +405,13 @@ def main() -> int:
     forbidden = {k: tripwire.Forbidden(p["forbid"])
                  for k, p in enumerate(job.get("probes", []))
                  if p.get("forbid")}
+    in_cells = {int(k): tripwire.Forbidden(names)
+                for k, names in job.get("cell_forbid", {}).items()}
     hits: list = []
     reported: list = []
     namespace = shell.user_ns       # the one the cells fill: no stand-in
     tripwire.install_audit_hook(hits)
-    _run_cells(out, shell, job, hits, reported)
+    _run_cells(out, shell, job, in_cells, hits, reported)
     _silence()
     _run_probes(out, namespace, job, forbidden, hits, reported)
     out.emit(event="done")

@@ -72,6 +72,8 @@ class Outcome:
     seconds: float = 0.0
     #: what the notebook's tripwires refused (``ziptie.grader.tripwire``)
     flags: list[str] = field(default_factory=list)
+    #: by cell, the functions its task forbids that it called
+    called: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -380,11 +382,14 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
         elif kind == "cell_done":
             error = event.get("error")
             outcome.cells[index] = str(error)[:500] if error else None
+            if event.get("forbidden"):
+                outcome.called[index] = [str(n)[:100]
+                                         for n in event["forbidden"][:5]]
         elif kind == "probe_start":
             outcome.probes.setdefault(index, {"error": "did not finish"})
         elif kind == "probe":
             outcome.probes[index] = {k: event[k] for k in (
-                "values", "error", "forbidden") if k in event}
+                "values", "error", "forbidden", "args_after") if k in event}
     if events.forged:
         outcome.flags.append(f"{events.forged} line(s) on the results "
                              f"channel that the grader's runner did not write")
@@ -432,6 +437,7 @@ def run(job: dict, files: dict[str, bytes], limits: Limits = Limits(),
             merged.problems += outcome.problems
             merged.flags += outcome.flags[:20]
             merged.cells.update(outcome.cells)
+            merged.called.update(outcome.called)
             merged.probes.update(outcome.probes)
             merged.finished = outcome.finished
             blame = _last_started(outcome)

@@ -46,7 +46,7 @@ from ziptie.grader.report import (
     summary,
     write_csv,
 )
-from ziptie.grader.submissions import Submission, find, unzip
+from ziptie.grader.submissions import LayoutError, Submission, find, unzip
 from ziptie.grader.wire import from_json
 
 #: Unprivileged user ids for the sandboxes (one per worker) when root.
@@ -161,7 +161,8 @@ def _known_assignments(course: Path) -> list[str]:
 
 def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
-          limits: sandbox.Limits | None = None, progress: bool = True) -> int:
+          limits: sandbox.Limits | None = None, progress: bool = True,
+          layout: str = "auto") -> int:
     """Grade every submission of one assignment; the exit status."""
     course = course.resolve()
     submissions = submissions.resolve()
@@ -180,12 +181,15 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     spec = load_assignment(course, assignment)
     out = (out or Path.cwd() / f"graded-{assignment}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    refused: list[tuple[str, str]] = []
-    root = submissions
-    if submissions.is_file():
-        root, refused = unzip(submissions, out / "unzipped")
-    found = find(root, assignment, [spec.notebook], names)
-    found.unmatched = sorted(found.unmatched + refused)
+    root, unzipped = submissions, None
+    try:
+        if submissions.is_file():
+            unzipped = unzip(submissions, out / "unzipped")
+            root = unzipped.root
+        found = find(root, assignment, [spec.notebook], names, layout,
+                     unzipped)
+    except LayoutError as err:
+        raise SystemExit(f"ziptie: {err}") from err
     secret_file = out / "secret"
     if not secret_file.exists():
         secret_file.write_text(secrets.token_hex(32))
@@ -232,6 +236,10 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     limits = limits or sandbox.Limits()
 
     def work(sub: Submission) -> Result:
+        if sub.status:   # the file could not be read: nothing to run
+            return Result(sub.student, sub.assignment, sub.notebook,
+                          sub.status, {g: 0.0 for g in spec.tasks},
+                          notes=list(sub.notes))
         uid = uids.get()
         try:
             return grade_one(sub, spec, secret, limits, hide, uid)

@@ -145,6 +145,26 @@ def test_what_is_not_a_zip_or_an_assignment_is_named(tmp_path):
     assert done.returncode == 1 and "no assignment '07_nope'" in done.stderr
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--cell-timeout", "0", "0 is out of range: give 1.0 to 3600.0 seconds"),
+    ("--cell-timeout", "nan", "out of range"),
+    ("--cell-timeout", "-3", "out of range"),
+    ("--memory-mb", "0", "0 is out of range: give 256 to 1048576 MB"),
+    ("--memory-mb", "99999999", "out of range"),
+    ("--workers", "0", "0 is out of range: give 1 to 256 workers"),
+    ("--workers", "two", "'two' is not a whole number"),
+    ("--layout", "blackboard", "invalid choice: 'blackboard'"),
+])
+def test_flags_are_checked_before_anything_runs(tmp_path, flag, value,
+                                                message):
+    done = subprocess.run(
+        [sys.executable, "-m", "ziptie.cli", "grade", str(tmp_path),
+         "--out", str(tmp_path / "out"), flag, value],
+        cwd=corpus.COURSE, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_checks_must_cover_every_graded_cell(tmp_path):
     import shutil
 

@@ -113,16 +113,18 @@ def test_a_zip_from_a_learning_management_system(tmp_path):
     out = tmp_path / "out"
     done = _grade(archive, out)
     assert done.returncode == 0, done.stdout + done.stderr
-    rows = _rows(out)
+    rows = _rows(out)   # students by Canvas user id, the name beside it
     assert {s: float(r["total"]) for s, r in rows.items()} == {
-        "ada": 4.0, "bo": 4.0, "zoë李": 3.0, "cy": 0.0}
-    assert rows["cy"]["status"] == "missing"
+        "1001": 4.0, "1003": 4.0, "1002": 3.0, "1004": 0.0}
+    assert rows["1002"]["name"] == "zoë李"
+    assert rows["1004"]["status"] == "missing"
     assert "handed in 2 times; graded the newest, " \
-           "ada_1001_5001_fixture.ipynb" in rows["ada"]["notes"]
-    assert "bo_1003_5005_fixture-1.ipynb" in rows["bo"]["notes"]
-    assert "older submission of ada" in done.stdout
+           "ada_1001_5001_fixture.ipynb" in rows["1001"]["notes"]
+    assert "bo_1003_5005_fixture-1.ipynb" in rows["1003"]["notes"]
+    assert "older submission of 1001" in done.stdout
     assert "unsafe path in the zip" in done.stdout
-    assert "cy_1004_5006_answers.pdf: not a notebook (from cy)" in done.stdout
+    assert "cy_1004_5006_answers.pdf: not a notebook (from 1004)" \
+        in done.stdout
     assert "notes.txt: cannot tell whose file this is" in done.stdout
     assert not (tmp_path / "escape.ipynb").exists()
 
@@ -134,13 +136,16 @@ def test_an_empty_zip_is_a_clear_error_not_a_crash(tmp_path):
     assert done.returncode == 1
     assert "no submissions found" in done.stderr
     assert (tmp_path / "out" / "grades.csv").read_text().startswith(
-        "student,assignment,test_double,test_mse,test_counter,total")
+        "student,name,student_id,assignment,test_double,test_mse,"
+        "test_counter,total")
 
 
 def test_what_is_not_a_zip_or_an_assignment_is_named(tmp_path):
     (tmp_path / "class.zip").write_bytes(b"not a zip")
     done = _grade(tmp_path / "class.zip", tmp_path / "out")
-    assert done.returncode == 1 and "not a readable zip" in done.stderr
+    assert done.returncode == 1 and "not a readable zip" in done.stdout
+    assert "no submissions found" in done.stderr
+    assert (tmp_path / "out" / "grades.csv").is_file()
     done = _grade(tmp_path, tmp_path / "out", "--assignment", "07_nope")
     assert done.returncode == 1 and "no assignment '07_nope'" in done.stderr
 
@@ -192,3 +197,67 @@ def test_locked_cells_come_from_the_source_and_tests_never_run():
     assert "print('mine')" in cells
     assert not any("tampered" in c or "assert" in c for c in cells)
     assert notes == []
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_a_broken_hostile_export_grades_every_student_and_reruns(tmp_path):
+    archive = tmp_path / "export.zip"
+    want = corpus.canvas_export(archive)
+    out = tmp_path / "out"
+    done = _grade(archive, out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = _rows(out)
+    assert set(rows) == set(want)
+    for sid, row in want.items():
+        got = rows[sid]
+        assert (got["status"], float(got["total"])) == (row.status,
+                                                        row.score), sid
+        assert got["student_id"] == sid
+        assert row.note in got["notes"], (sid, got["notes"])
+    names = {sid: r["name"] for sid, r in rows.items()}
+    assert names["2002"] == names["2003"] == "doejane"
+    assert names["2004"] == "'=SUM(A1)"   # not a formula
+    assert "unwrapped the top folder Assignment 1 Submissions/" in done.stderr
+    assert "unsafe path" in done.stdout and "notes.txt" in done.stdout
+    assert not (tmp_path / "escape_2030_1_fixture.ipynb").exists()
+    for text in (done.stdout, done.stderr):   # nothing for a terminal
+        assert "\x1b" not in text and "\x07" not in text
+    page = (out / "feedback" / "2005" / corpus.ASSIGNMENT /
+            "fixture.html").read_text()
+    assert "\x1b" not in page and "$0" not in page
+    assert "the object cleared" in page
+    assert not (out / "results.journal").exists()
+    assert not list(out.glob(".*.tmp"))
+
+    before = (out / "grades.csv").read_text()
+    again = _grade(archive, out)
+    assert again.returncode == 0 and "0 graded now" in again.stdout
+    assert f"reusing {len(want)} result(s)" in again.stderr
+    assert (out / "grades.csv").read_text() == before
+
+    longer = _grade(archive, out, "--cell-timeout", "13")
+    assert longer.returncode == 0, longer.stderr
+    assert f"grading {len(want)}: {len(want)} the limits changed" \
+        in longer.stderr
+    assert (out / "grades.csv").read_text() == before
+
+
+def test_output_is_safe_for_spreadsheets_terminals_and_students(tmp_path):
+    from ziptie.grader.assignment import load_assignment
+    from ziptie.grader.report import Result, clean, csv_rows, feedback_page
+
+    assert csv_rows([["=1+1", "+1", "-1", "@x", "\tx", "\rx", "ok"]]) == \
+        "'=1+1,'+1,'-1,'@x,'\tx,\"'\rx\",ok\r\n"
+    assert clean("a\x1b[2J\x1b]0;title\x07b\rc\x00d\u202ee\n") == "abcde\n"
+    spec = load_assignment(corpus.COURSE, corpus.ASSIGNMENT)
+    result = Result("s", corpus.ASSIGNMENT, corpus.NOTEBOOK, "timeout",
+                    reasons={"test_counter": "$0.add(3) raised Error"},
+                    output="/tmp/ziptie-sandbox-ab12/run0/x.py:3: "
+                    f"Warning\n{corpus.COURSE}/grading/x.py\n"
+                    "/usr/lib/python3/site-packages/numpy/core.py:9")
+    page = feedback_page(tmp_path, result, spec).read_text()
+    assert "$0" not in page and "the object&#x27;s add(3) raised" in page
+    assert "ziptie-sandbox" not in page and str(corpus.COURSE) not in page
+    assert "x.py:3: Warning" in page and "numpy/core.py:9" in page
+    assert "look for a loop that never ends" in page

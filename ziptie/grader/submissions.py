@@ -626,8 +626,8 @@ class _Finder:
                 or c.stem[0].endswith("_" + want)]
         if not hits and len(mine) == 1:
             hits = mine
-            sub.notes.append(f"misnamed: {shown(mine[0].file)}, graded as "
-                             f"{notebook}")
+            sub.notes.append(f"misnamed: {mine[0].rel.rsplit('/', 1)[-1]}, "
+                             f"graded as {notebook}")
         for c in mine:
             if not any(c is h for h in hits):
                 self.unmatched.append((c.rel, f"not a notebook of "
@@ -637,7 +637,8 @@ class _Finder:
         for bad in (c for c in hits if c.problem is not None):
             self.unmatched.append((bad.rel, f"{bad.problem[1]} "
                                             f"(from {student})"))
-            sub.notes.append(f"{shown(bad.file)}: {bad.problem[1]}")
+            sub.notes.append(f"{bad.rel.rsplit('/', 1)[-1]}: "
+                             f"{bad.problem[1]}")
         if not good:
             if hits:
                 sub.status = hits[-1].problem[0]
@@ -650,7 +651,8 @@ class _Finder:
             stamp = datetime.fromtimestamp(newest.when).strftime(
                 "%Y-%m-%d %H:%M")
             sub.notes.append(f"handed in {len(good)} times; graded the "
-                             f"newest, {shown(newest.file)} ({stamp})")
+                             f"newest, {newest.rel.rsplit('/', 1)[-1]} "
+                             f"({stamp})")
             self.unmatched += [(c.rel, f"older submission of {student}")
                                for c in good[:-1]]
         sub.path, sub.when = newest.path, newest.when
@@ -676,8 +678,6 @@ def find(root: Path, assignment: str, notebooks: list[str],
                (unzipped.refused if unzipped else ())]
     if layout == "auto":
         layout = detect(root, names, [m for m in refused if m])
-        if layout:
-            notes.append(f"layout: {layout}")
     finder = _Finder(root, layout or "nbgrader", assignment,
                      names - {assignment})
     if not layout:   # nothing recognised: every file says why

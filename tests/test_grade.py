@@ -7,8 +7,10 @@ and compare. A cheat that works shows up as a score above the expected one.
 
 import csv
 import json
+import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -36,10 +38,17 @@ def _rows(out: Path) -> dict[str, dict]:
 def test_every_corpus_submission_gets_its_status_and_score(tmp_path):
     out = tmp_path / "graded"
     cases = corpus.build(tmp_path / "class", corpus.corpus(out=out))
+    not_utf8 = tmp_path / "class" / "submitted" / os.fsdecode(b"caf\xe9") \
+        / corpus.ASSIGNMENT
+    not_utf8.mkdir(parents=True)
+    (not_utf8 / corpus.NOTEBOOK).write_bytes(corpus.notebook_bytes(
+        corpus.Case("x", "ok", 4, "")))
     done = _grade(tmp_path / "class", out)
     assert done.returncode == 0, done.stdout + done.stderr
     expected = {c.student: (c.status, float(c.score)) for c in cases}
     expected["missing"] = ("missing", 0.0)
+    expected["mallory"] = ("missing", 0.0)
+    expected["caf%E9"] = ("ok", 4.0)
     rows = _rows(out)
     got = {s: (r["status"], float(r["total"])) for s, r in rows.items()}
     wrong = {s: f"got {got.get(s)}, expected {want} ({c.why})"
@@ -48,6 +57,8 @@ def test_every_corpus_submission_gets_its_status_and_score(tmp_path):
     assert not wrong, "\n".join(f"{s}: {w}" for s, w in wrong.items())
     assert set(got) == set(expected)
     assert "README.txt: not a notebook (from missing)" in done.stdout
+    assert "mallory/01_fixture/good/01_fixture/fixture.ipynb: in a " \
+        "subfolder" in done.stdout
     assert rows["misnamed"]["notes"].startswith("misnamed: Untitled.ipynb")
     assert rows["good"]["test_mse"] == "2" and rows["good"]["max"] == "4"
 
@@ -148,6 +159,18 @@ def test_what_is_not_a_zip_or_an_assignment_is_named(tmp_path):
     assert (tmp_path / "out" / "grades.csv").is_file()
     done = _grade(tmp_path, tmp_path / "out", "--assignment", "07_nope")
     assert done.returncode == 1 and "no assignment '07_nope'" in done.stderr
+
+
+def test_output_and_input_never_overlap(tmp_path):
+    (tmp_path / "class").mkdir()
+    done = _grade(tmp_path / "class", tmp_path / "class" / "graded")
+    assert done.returncode == 1 and "is inside the submissions" in \
+        done.stderr
+    (tmp_path / "out" / "unzipped").mkdir(parents=True)
+    archive = _zip(tmp_path / "out" / "unzipped" / "class.zip", {})
+    done = _grade(archive, tmp_path / "out")
+    assert done.returncode == 1 and "which grading rewrites" in done.stderr
+    assert archive.is_file()
 
 
 @pytest.mark.parametrize("flag, value, message", [
@@ -261,3 +284,36 @@ def test_output_is_safe_for_spreadsheets_terminals_and_students(tmp_path):
     assert "ziptie-sandbox" not in page and str(corpus.COURSE) not in page
     assert "x.py:3: Warning" in page and "numpy/core.py:9" in page
     assert "look for a loop that never ends" in page
+
+
+@pytest.mark.slow
+def test_a_stopped_run_writes_its_files_and_resumes(tmp_path):
+    import signal
+
+    cases = [corpus.Case("a_loop", "timeout", 2, "", {
+        "mse": "while True:\n    pass\n"})] + [
+        corpus.Case(name, "ok", 4, "") for name in ("b", "c", "d")]
+    corpus.build(tmp_path / "class", cases)
+    out = tmp_path / "out"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ziptie.cli", "grade",
+         str(tmp_path / "class"), "--out", str(out), "--workers", "1",
+         "--cell-timeout", "12"], cwd=corpus.COURSE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in run.stderr:          # the header, then grading starts
+        if line.startswith("  grading"):
+            break
+    time.sleep(3)                    # a_loop is running, the rest waits
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=300)
+    assert run.returncode == 130, stdout + stderr
+    rows = _rows(out)
+    assert set(rows) == {"a_loop", "b", "c", "d", "missing", "mallory"}
+    assert rows["d"]["status"] == "not-graded"
+    assert "run again" in rows["d"]["notes"]
+    resumed = _grade(tmp_path / "class", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "not graded last time" in resumed.stderr
+    rows = _rows(out)
+    assert [rows[s]["total"] for s in "bcd"] == ["4", "4", "4"]
+    assert rows["a_loop"]["status"] == "timeout"

@@ -222,7 +222,8 @@ def notebook_bytes(case: Case) -> bytes:
 
 def build(folder: Path, cases: list[Case] | None = None) -> list[Case]:
     """Write the cases in nbgrader's layout under ``folder``; plus a
-    student with no notebook at all (``missing``)."""
+    student with no notebook at all (``missing``) and one (``mallory``)
+    whose folder holds another student's path."""
     cases = cases if cases is not None else corpus()
     for case in cases:
         target = folder / "submitted" / case.student / ASSIGNMENT
@@ -231,6 +232,14 @@ def build(folder: Path, cases: list[Case] | None = None) -> list[Case]:
     missing = folder / "submitted" / "missing" / ASSIGNMENT
     missing.mkdir(parents=True, exist_ok=True)
     (missing / "README.txt").write_text("I forgot the notebook.\n")
+    # mallory hands in good's path with a newer timestamp.txt, and no
+    # notebook of her own: good keeps her grade, mallory is missing.
+    forged = folder / "submitted" / "mallory" / ASSIGNMENT / "good" / \
+        ASSIGNMENT
+    forged.mkdir(parents=True, exist_ok=True)
+    (forged / NOTEBOOK).write_bytes(notebook_bytes(
+        Case("mallory", "ok", 0, "", base="released")))
+    (forged / "timestamp.txt").write_text("2099-01-01 00:00:00.000000 UTC")
     return cases
 
 

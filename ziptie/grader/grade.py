@@ -389,6 +389,7 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
         raise SystemExit(f"ziptie: no submissions at {submissions}")
     spec = load_assignment(course, assignment)
     out = (out or Path.cwd() / f"graded-{assignment}").resolve()
+    _check_places(submissions, out)
     out.mkdir(parents=True, exist_ok=True)
     found = _find(submissions, out, spec, layout,
                   _known_assignments(course))
@@ -431,6 +432,19 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
         print("ziptie: no submissions found", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_places(submissions: Path, out: Path) -> None:
+    """Refuse an ``--out`` that would be read as submissions, or whose
+    unpacking would delete them."""
+    if submissions.is_dir() and out.is_relative_to(submissions):
+        raise SystemExit(f"ziptie: the output folder {out} is inside the "
+                         f"submissions: give --out a folder outside "
+                         f"{submissions}")
+    if submissions.is_relative_to(out / "unzipped"):
+        raise SystemExit(f"ziptie: {submissions} is inside {out}/unzipped, "
+                         f"which grading rewrites: move it or give "
+                         f"another --out")
 
 
 def _secret(out: Path) -> str:
@@ -494,13 +508,11 @@ def _finish(out: Path, found: Found, spec: Assignment,
     write_atomic(out / "grades.csv", csv_text(ordered, spec))
     write_atomic(out / "unmatched.csv", csv_rows(
         [["file", "why it was not graded"], *map(list, found.unmatched)]))
-    state = _load_state(out)
-    lines = []
+    state = _load_state(out)   # kept: students not in this run's input
     for sub in found.submissions:
         if sub.key in files:
-            lines.append(_entry(sub, files[sub.key], setup,
-                                results[sub.key]))
-        elif sub.key in state:
-            lines.append(json.dumps(state[sub.key]) + "\n")
+            state[sub.key] = json.loads(_entry(sub, files[sub.key], setup,
+                                               results[sub.key]))
+    lines = [json.dumps(entry) + "\n" for entry in state.values()]
     write_atomic(out / "results.jsonl", "".join(lines))
     (out / JOURNAL).unlink(missing_ok=True)

@@ -161,6 +161,43 @@ def test_what_is_not_a_zip_or_an_assignment_is_named(tmp_path):
     assert done.returncode == 1 and "no assignment '07_nope'" in done.stderr
 
 
+@pytest.mark.slow
+def test_a_moodle_export_keeps_namesakes_apart(tmp_path):
+    right = corpus.notebook_bytes(corpus.Case("x", "ok", 4, ""))
+    wrong = corpus.notebook_bytes(corpus.Case(
+        "x", "ok", 3, "", {"double": corpus.WRONG_DOUBLE}))
+    day = (2026, 3, 1, 12, 0, 0)
+    top = "CS101-Assignment 1-12345"
+    archive = _zip(tmp_path / "moodle.zip", {
+        f"{top}/Ann Lee_77_assignsubmission_file_/fixture.ipynb":
+            (right, day),
+        f"{top}/Ann Lee_78_assignsubmission_file_/fixture.ipynb":
+            (wrong, day),
+        f"{top}/Bo Chen_79_assignsubmission_file_fixture.ipynb":
+            (right, day),
+        f"{top}/Ann Lee_78_assignsubmission_file_/Ann Lee_77_"
+        "assignsubmission_file_/fixture.ipynb": (right, day),
+    })
+    done = _grade(archive, tmp_path / "out", "--layout", "moodle")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = _rows(tmp_path / "out")
+    assert {s: (r["name"], r["total"]) for s, r in rows.items()} == {
+        "77": ("Ann Lee", "4"), "78": ("Ann Lee", "3"),
+        "79": ("Bo Chen", "4")}
+    assert "in a subfolder of a student's folder" in done.stdout
+
+
+def test_an_ambiguous_layout_is_refused_with_what_was_found(tmp_path):
+    (tmp_path / "class" / "ann").mkdir(parents=True)
+    (tmp_path / "class" / "ann" / "fixture.ipynb").write_text("{}")
+    (tmp_path / "class" / "kim_1_2_fixture.ipynb").write_text("{}")
+    done = _grade(tmp_path / "class", tmp_path / "out")
+    assert done.returncode == 1
+    assert "mix layouts" in done.stderr and "ann/" in done.stderr
+    assert "kim_1_2_fixture.ipynb" in done.stderr
+    assert "--layout {canvas,folders}" in done.stderr
+
+
 def test_output_and_input_never_overlap(tmp_path):
     (tmp_path / "class").mkdir()
     done = _grade(tmp_path / "class", tmp_path / "class" / "graded")

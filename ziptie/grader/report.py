@@ -114,8 +114,10 @@ def clean(text: str) -> str:
     """``text`` safe for a terminal: no escape sequences, no control
     characters but newlines and tabs, nothing that is not UTF-8."""
     text = _ANSI.sub("", text.encode("utf-8", "replace").decode("utf-8"))
-    return "".join(c for c in text if c in "\n\t" or unicodedata.category(
-        c) not in ("Cc", "Cf", "Cs", "Zl", "Zp"))
+    return "".join(c for c in text if c in "\n\t" or (
+        unicodedata.category(c) not in ("Cc", "Cs", "Zl", "Zp")
+        and not "\u202a" <= c <= "\u202e"
+        and not "\u2066" <= c <= "\u2069"))
 
 
 def plain(text: str) -> str:

@@ -106,7 +106,9 @@ def shown(text: str) -> str:
     for char in raw.decode("utf-8", "surrogateescape"):
         if "\udc80" <= char <= "\udcff":
             out.append(f"%{ord(char) - 0xdc00:02X}")
-        elif unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        elif unicodedata.category(char) in ("Cc", "Zl", "Zp") \
+                or "\u202a" <= char <= "\u202e" \
+                or "\u2066" <= char <= "\u2069":   # bidi overrides
             out.append("".join(f"%{b:02X}" for b in char.encode()))
         else:
             out.append(char)

@@ -96,6 +96,22 @@ def test_moodle_folders_and_files(tmp_path):
     assert subs["79"].path.name == "Kim Bo_79_assignsubmission_file_a.ipynb"
 
 
+def test_a_moodle_name_cannot_claim_another_id(tmp_path):
+    """Eve names herself and her file after participant 78."""
+    _touch(tmp_path, "Ann Lee_78_assignsubmission_file_/a.ipynb",
+           text="ann")
+    _touch(tmp_path, "Eve_78_assignsubmission_file_x_77_assignsubmission_"
+           "file_/a.ipynb", text="eve")
+    _touch(tmp_path, "Eve_77_assignsubmission_file_x_78_assignsubmission_"
+           "file_a.ipynb", text="eve")
+    found = find(tmp_path, "01_a", ["a.ipynb"], layout="moodle")
+    subs = _subs(found)
+    assert set(subs) == {"77", "78"}
+    assert subs["78"].path.read_text() == "ann"
+    assert subs["77"].name == "Eve_78_assignsubmission_file_x"
+    assert "more than one Moodle participant id" in str(found.unmatched)
+
+
 def test_a_mixture_is_refused_unless_a_layout_is_named(tmp_path):
     _touch(tmp_path, "kim_1_2_a.ipynb")
     _touch(tmp_path, "Lee Ray_77_assignsubmission_file_/a.ipynb")

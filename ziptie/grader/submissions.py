@@ -50,6 +50,9 @@ _CANVAS = re.compile(r"^(?P<name>[^_/]+?)_(?P<late>late_)?(?P<id>\d+)_"
                      r"(?P<sub>\d+)_(?P<file>.+)$", re.IGNORECASE)
 _MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_(?P<plugin>"
                      r"assignsubmission_\w+?|onlinetext)_(?P<file>.*)$")
+_MOODLE_FOLDER = re.compile(r"^(?P<name>.+)_(?P<id>\d+)_(?P<plugin>"
+                            r"assignsubmission_[a-z]+|onlinetext)_$")
+_MOODLE_ID = re.compile(r"_\d+_(?:assignsubmission_[a-z]+|onlinetext)_")
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED,
                 zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
@@ -465,10 +468,17 @@ def _canvas(parts: list[str], assignment: str,
 
 def _moodle(parts: list[str], assignment: str,
             others: set[str]) -> _Owner | str:
-    match = _MOODLE.match(parts[0])
+    """A student may name themself ``Eve_78_assignsubmission_file_`` and a
+    file ``x_78_assignsubmission_file_a.ipynb``: a folder's id is the last
+    in its name, a file whose name holds two is nobody's."""
+    match = (_MOODLE.match(parts[0]) if len(parts) == 1
+             else _MOODLE_FOLDER.match(parts[0]))
     if not match:
         return ("cannot tell whose file this is (not in a folder or file "
                 "<Full Name>_<participant id>_assignsubmission_...)")
+    if len(parts) == 1 and len(_MOODLE_ID.findall(parts[0])) > 1:
+        return ("cannot tell whose file this is (its name holds more than "
+                "one Moodle participant id)")
     owner = _Owner(match["id"], match["name"], match["id"],
                    match["file"] if len(parts) == 1 else parts[-1])
     if len(parts) > 2:

@@ -210,6 +210,18 @@ def test_output_and_input_never_overlap(tmp_path):
     assert archive.is_file()
 
 
+def test_two_runs_never_write_the_same_output(tmp_path):
+    import fcntl
+
+    (tmp_path / "out").mkdir()
+    with open(tmp_path / "out" / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = _grade(_zip(tmp_path / "c.zip", {}), tmp_path / "out")
+    assert done.returncode == 1
+    assert "another ziptie grade is writing to" in done.stderr
+    assert not (tmp_path / "out" / "grades.csv").exists()
+
+
 @pytest.mark.parametrize("flag, value, message", [
     ("--cell-timeout", "0", "0 is out of range: give 1.0 to 3600.0 seconds"),
     ("--cell-timeout", "nan", "out of range"),

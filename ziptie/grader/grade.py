@@ -25,6 +25,7 @@ repeated run gives the same grades.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -391,22 +392,38 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     out = (out or Path.cwd() / f"graded-{assignment}").resolve()
     _check_places(submissions, out)
     out.mkdir(parents=True, exist_ok=True)
-    found = _find(submissions, out, spec, layout,
-                  _known_assignments(course))
-    limits = limits or sandbox.Limits()
-    setup = setup_key(spec, limits)
+    with _locked(out):
+        found = _find(submissions, out, spec, layout,
+                      _known_assignments(course))
+        iso = sandbox.isolation()
+        hide = sandbox.hidden_paths(
+            course, out, found.root, submissions,
+            Path(sandbox.__file__).resolve().parents[2])
+        workers = max(1, workers or os.cpu_count() or 1)
+        batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
+                       hide, workers, iso.separate_user)
+        finished = _run(batch, found, out, progress, iso.describe())
+    if not finished:
+        print("ziptie: stopped; run the same command again to grade the "
+              "rest", file=sys.stderr)
+        return 130
+    if not found.submissions:
+        print("ziptie: no submissions found", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(batch: _Batch, found: Found, out: Path, progress: bool,
+         isolation: str) -> bool:
+    """Reuse what can be, grade the rest, write every file; False when
+    the run was stopped."""
+    spec = batch.spec
+    setup = setup_key(spec, batch.limits)
     results, todo, why = _plan(found.submissions, _load_state(out), setup)
     book = _Gradebook(out / "gradebook.db", spec)
     book.record(list(results.values()))
-
-    iso = sandbox.isolation()
-    hide = sandbox.hidden_paths(course, out, found.root, submissions,
-                                Path(sandbox.__file__).resolve().parents[2])
-    workers = max(1, workers or os.cpu_count() or 1)
-    batch = _Batch(spec, _secret(out), limits, hide, workers,
-                   iso.separate_user)
-    print(_header(found, spec, results, todo, why, workers,
-                  iso.describe()), file=sys.stderr)
+    print(_header(found, spec, results, todo, why, batch.workers,
+                  isolation), file=sys.stderr)
     start = time.monotonic()
     bar = None
     if progress and todo:
@@ -424,14 +441,21 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
                         spec, time.monotonic() - start, len(todo))))
     print(clean(f"grades: {out / 'grades.csv'}; feedback: "
                 f"{out / 'feedback'}"))
-    if not finished:
-        print("ziptie: stopped; run the same command again to grade the "
-              "rest", file=sys.stderr)
-        return 130
-    if not found.submissions:
-        print("ziptie: no submissions found", file=sys.stderr)
-        return 1
-    return 0
+    return finished
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Hold ``out`` for this run: a second run on it is refused."""
+    import fcntl
+
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"ziptie: another ziptie grade is writing to "
+                             f"{out}; wait for it to end") from None
+        yield
 
 
 def _check_places(submissions: Path, out: Path) -> None:

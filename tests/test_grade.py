@@ -366,3 +366,33 @@ def test_a_stopped_run_writes_its_files_and_resumes(tmp_path):
     rows = _rows(out)
     assert [rows[s]["total"] for s in "bcd"] == ["4", "4", "4"]
     assert rows["a_loop"]["status"] == "timeout"
+
+
+def test_a_result_is_reused_only_with_the_same_setup(tmp_path):
+    import shutil
+
+    from ziptie.grader.assignment import load_assignment
+    from ziptie.grader.grade import _why_regrade, setup_key
+    from ziptie.grader.sandbox import Limits
+
+    course = tmp_path / "course"
+    shutil.copytree(corpus.COURSE, course)
+    spec = load_assignment(course, corpus.ASSIGNMENT)
+    setup = setup_key(spec, Limits())
+    entry = {"file": "f", "setup": setup, "result": {"status": "ok"}}
+    assert _why_regrade(entry, "f", setup) == ""
+    assert _why_regrade(None, "f", setup) == "new"
+    assert _why_regrade(entry, "g", setup) == "the notebook changed"
+    assert _why_regrade(entry, "f", setup_key(spec, Limits(
+        cell_timeout=61))) == "the limits changed"
+    checks = course / "grading" / f"{corpus.ASSIGNMENT}.py"
+    checks.write_text(checks.read_text() + "# a fix\n")
+    changed = setup_key(load_assignment(course, corpus.ASSIGNMENT),
+                        Limits())
+    assert _why_regrade(entry, "f", changed) == "the course files changed"
+    assert _why_regrade(dict(entry, setup=dict(setup, grader="old")), "f",
+                        setup) == "the grader changed"
+    assert "older version" in _why_regrade({"hash": "h", "result": {}},
+                                           "f", setup)
+    crashed = dict(entry, result={"status": "grader-error"})
+    assert _why_regrade(crashed, "f", setup) == "not graded last time"

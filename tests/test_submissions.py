@@ -155,10 +155,17 @@ def test_links_and_huge_files_are_refused_with_a_row(tmp_path):
     (tmp_path / "class" / "eve").mkdir(parents=True)
     (tmp_path / "class" / "eve" / "a.ipynb").symlink_to(secret)
     _touch(tmp_path, "class/ann/a.ipynb")
+    os.mkfifo(_touch(tmp_path, "class/fifo/x").parent / "a.ipynb")
+    with open(_touch(tmp_path, "class/huge/a.ipynb"), "r+b") as f:
+        f.truncate(200 << 20)          # sparse: costs no disk
     found = find(tmp_path / "class", "01_a", ["a.ipynb"], layout="folders")
     subs = _subs(found)
-    assert subs["eve"].path is None and subs["eve"].status == "refused"
-    assert "symbolic link" in subs["eve"].notes[0]
+    assert subs["ann"].path is not None and not subs["ann"].status
+    for student, why in [("eve", "symbolic link"), ("fifo", "plain file"),
+                         ("huge", "200 MB, more than the 100 MB")]:
+        assert subs[student].path is None, student
+        assert subs[student].status == "refused", student
+        assert why in " ".join(subs[student].notes), student
 
 
 def _zip(path, members):

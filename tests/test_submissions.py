@@ -237,6 +237,26 @@ def test_every_broken_zip_member_gets_its_row(tmp_path):
     assert subs["8"].path.read_bytes() == good
 
 
+def test_a_zip_bomb_is_refused_and_the_rest_kept(tmp_path, monkeypatch):
+    from ziptie.grader import submissions
+
+    monkeypatch.setattr(submissions, "MAX_FILES", 5)
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w",
+                         zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("boom_1_1_a.ipynb", bytes(30 << 20))
+        for k in range(2, 10):
+            zf.writestr(f"s_{k}_1_a.ipynb", b"{}")
+    unzipped = unzip(tmp_path / "bomb.zip", tmp_path / "out")
+    assert not (tmp_path / "out" / "boom_1_1_a.ipynb").exists()
+    found = find(unzipped.root, "01_a", ["a.ipynb"], unzipped=unzipped)
+    subs = _subs(found)
+    assert subs["1"].status == "refused"
+    assert "a zip bomb" in subs["1"].notes[0]
+    assert sorted(subs) == ["1", "2", "3", "4", "5"]
+    assert "the zip holds more than 5 files" in dict(found.unmatched)[
+        "(4 more files)"]
+
+
 def test_what_is_not_a_zip_is_a_clear_error(tmp_path):
     (tmp_path / "x.zip").write_bytes(b"PK not really")
     with pytest.raises(LayoutError, match="not a readable zip"):

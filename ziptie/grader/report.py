@@ -210,6 +210,10 @@ def write_csv(path: Path, results: list[Result],
     write_atomic(path, csv_text(results, assignment))
 
 
+#: Files not graded that the summary lists (all are in unmatched.csv).
+SHOWN = 200
+
+
 def summary(results: list[Result], found: Found, assignment: Assignment,
             seconds: float, fresh: int) -> str:
     """The table printed at the end of a run, safe for a terminal."""
@@ -234,5 +238,7 @@ def summary(results: list[Result], found: Found, assignment: Assignment,
         lines.append(f"{len(found.unmatched)} file(s) not graded "
                      f"(unmatched.csv):")
         lines += [f"  {clean(name)}: {clean(why)}"
-                  for name, why in found.unmatched]
+                  for name, why in found.unmatched[:SHOWN]]
+        if len(found.unmatched) > SHOWN:
+            lines.append(f"  ... and {len(found.unmatched) - SHOWN} more")
     return "\n".join(lines)

@@ -42,6 +42,9 @@ from pathlib import Path
 #: Limits on what a zip may unpack to, and on one notebook.
 MAX_FILES, MAX_BYTES = 20000, 4 << 30
 MAX_NOTEBOOK = 100 << 20
+#: A member over 10 MB that unpacks to this many times its packed size is
+#: a zip bomb (notebooks pack 3 to 20 times).
+MAX_RATIO = 200
 #: A name part longer than this (bytes) is shortened when unpacked.
 MAX_NAME = 200
 LAYOUTS = ("auto", "nbgrader", "canvas", "moodle", "folders")
@@ -179,6 +182,10 @@ def _member_problem(info: zipfile.ZipInfo,
     if info.file_size > MAX_NOTEBOOK:
         return "refused", (f"unpacks to {info.file_size >> 20} MB, more "
                            f"than the {MAX_NOTEBOOK >> 20} MB allowed")
+    if info.file_size > 10 << 20 and info.file_size > MAX_RATIO * max(
+            info.compress_size, 1):
+        return "refused", (f"a zip bomb: {info.compress_size >> 10} KB "
+                           f"that unpack to {info.file_size >> 20} MB")
     return None
 
 
@@ -263,15 +270,22 @@ def unzip(archive: Path, target: Path) -> Unzipped:
                           f"({err})") from err
     with zf:
         total, seen = 0, set()
-        for count, info in enumerate(zf.infolist()):
+        members = zf.infolist()
+        for count, info in enumerate(members):
+            if count >= MAX_FILES:
+                result.refused.append((
+                    f"({len(members) - count} more files)", "refused",
+                    f"the zip holds more than {MAX_FILES} files"))
+                break
             name = info.filename
             parts = [p for p in name.replace("\\", "/").split("/") if p]
             if info.is_dir() or not parts:
                 continue
             problem = _member_problem(info, parts)
             total += 0 if problem else info.file_size
-            if not problem and (count >= MAX_FILES or total > MAX_BYTES):
-                problem = "refused", "the zip unpacks to too much"
+            if not problem and total > MAX_BYTES:
+                problem = "refused", (f"the zip unpacks to more than "
+                                      f"{MAX_BYTES >> 30} GB")
             rel = "/".join(_short(p) for p in parts)
             if not problem and rel in seen:
                 problem = ("unreadable", "a second file of the same name "

@@ -136,6 +136,14 @@ def test_a_wrapped_export_is_unwrapped(tmp_path):
     assert set(_subs(find(tmp_path / "f", "01_a", ["a.ipynb"]))) == {"solo"}
 
 
+def test_one_students_folder_is_not_a_class(tmp_path):
+    _touch(tmp_path, "submitted/ann/01_a/a.ipynb")
+    found = find(tmp_path / "submitted" / "ann", "01_a", ["a.ipynb"],
+                 ["01_a"])
+    assert found.submissions == [] and found.layout == ""
+    assert "no layout recognised" in dict(found.unmatched)["01_a/a.ipynb"]
+
+
 def test_folder_names_that_are_not_utf8_are_kept_safely(tmp_path):
     raw = os.fsdecode(b"caf\xe9")
     _touch(tmp_path, f"{raw}/a.ipynb", text="mine")

@@ -387,6 +387,8 @@ def _evidence(root: Path, assignments: set[str],
                 found["nbgrader"].append(name + "/")
             elif _MOODLE.match(entry.name):
                 found["moodle"].append(name + "/")
+            elif entry.name in assignments:   # one student's, not a class
+                continue
             elif any(p.suffix == ".ipynb" for p in _visible(entry)):
                 found["folders"].append(name + "/")
         elif _MOODLE.match(entry.name):

@@ -218,6 +218,8 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     if submitted is None:
         return result
     cells, notes = runnable_cells(assignment.source, submitted)
+    cells = [(text if origin == COURSE else scan.without_installs(text),
+              origin) for text, origin in cells]
     result.notes += notes
     cases = _draw(assignment, secret, sub)
     tampering, failed = _review(cells, cases, assignment)

@@ -350,3 +350,23 @@ def test_from_json_refuses_what_is_not_data():
         from_json({"$nd": [1], "dtype": "object"})
     with pytest.raises(TypeError, match="not plain data"):
         runner.encode(object())
+
+
+def test_one_timeout_policy_for_check_grade_and_nbgrader():
+    from traitlets.config import Config
+
+    from ziptie import check, cli
+
+    limits = sandbox.Limits()
+    config = Config()
+    code = (Path(__file__).parents[1] / "nbgrader_config.py").read_text()
+    exec(code, {"get_config": lambda: config})
+    assert config.ExecutePreprocessor.timeout == limits.cell_timeout
+    assert limits.cell_timeout == check.CELL_TIMEOUT
+    args = cli.build_parser().parse_args(["grade", "x"])
+    assert (args.cell_timeout, args.notebook_timeout) == (
+        limits.cell_timeout, limits.notebook_timeout)
+    helped = subprocess.run([sys.executable, "-m", "ziptie.cli", "grade",
+                             "--help"], capture_output=True, text=True)
+    assert f"(default: {limits.cell_timeout:g}" in " ".join(
+        helped.stdout.split())

@@ -17,6 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ziptie import __version__
+from ziptie.grader.sandbox import Limits
+
+#: The one set of default limits (timeouts shown in --help).
+_LIMITS = Limits()
 
 
 def find_course(start: Path | None = None) -> Path:
@@ -55,10 +59,9 @@ def _check(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from ziptie.grader.grade import grade
-    from ziptie.grader.sandbox import Limits
 
     limits = Limits(cell_timeout=args.cell_timeout,
-                    notebook_timeout=max(300.0, 5 * args.cell_timeout),
+                    notebook_timeout=args.notebook_timeout,
                     memory=args.memory_mb << 20)
     return grade(args.course or find_course(), args.submissions,
                  args.assignment, args.workers, args.out, limits)
@@ -125,12 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="where grades, feedback and the gradebook go "
                        "(default: ./graded-<assignment>)")
-    grade.add_argument("--cell-timeout", type=float, default=60.0,
-                       metavar="SECONDS", help="time limit of one cell "
-                       "(default: 60)")
+    grade.add_argument("--cell-timeout", type=float,
+                       default=_LIMITS.cell_timeout, metavar="SECONDS",
+                       help="wall-clock limit of one cell (default: "
+                       f"{_LIMITS.cell_timeout:g}, as in 'ziptie check' and "
+                       "nbgrader)")
+    grade.add_argument("--notebook-timeout", type=float,
+                       default=_LIMITS.notebook_timeout, metavar="SECONDS",
+                       help="wall-clock limit of a whole notebook (default: "
+                       f"{_LIMITS.notebook_timeout:g})")
     grade.add_argument("--memory-mb", type=int, default=3072, metavar="MB",
-                       help="memory (address space) of one sandbox "
-                       "(default: 3072)")
+                       help="memory of one sandbox, all its processes "
+                       "together (default: 3072)")
     grade.set_defaults(func=_grade)
     return parser
 

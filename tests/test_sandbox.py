@@ -370,3 +370,40 @@ def test_one_timeout_policy_for_check_grade_and_nbgrader():
                              "--help"], capture_output=True, text=True)
     assert f"(default: {limits.cell_timeout:g}" in " ".join(
         helped.stdout.split())
+
+
+def test_grade_refuses_a_weak_sandbox_unless_accepted(monkeypatch, course,
+                                                      tmp_path):
+    from ziptie import cli
+    from ziptie.grader import grade
+
+    monkeypatch.setattr(sandbox, "isolation",
+                        lambda: sandbox.Isolation((), False, ()))
+    with pytest.raises(SystemExit, match="NETWORK OPEN.*accept-weak"):
+        grade.grade(course, tmp_path / "none", out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit, match="no submissions at"):
+        grade.grade(course, tmp_path / "none", out=tmp_path / "out",
+                    accept_weak_sandbox=True)
+    seen = {}
+    monkeypatch.setattr(grade, "grade", lambda *a, **k: seen.update(k))
+    cli.main(["--course", str(course), "grade", "x", "--accept-weak-sandbox"])
+    assert seen["accept_weak_sandbox"] is True
+
+
+def test_grade_shows_student_cell_and_time_left():
+    from ziptie.grader import grade
+
+    class Bar:
+        def set_postfix_str(self, text, refresh):
+            shown.append(text)
+
+    shown = []
+    show = grade._progress(Bar(), "ada\x1b[2J", sandbox.Limits())
+    for event in [{"event": "cell", "index": 2}, {"event": "cell_done",
+                  "index": 2}, {"event": "probe_start", "index": 0},
+                  {"event": "cell", "index": "\x1b[2J"}]:
+        show(event)
+    assert [s.split(",")[0] for s in shown] == ["ada[2J: cell 3",
+                                                "ada[2J: check 1"]
+    assert shown[0].split(", ")[1] in ("600 s left", "599 s left")

@@ -64,7 +64,8 @@ def _grade(args: argparse.Namespace) -> int:
                     notebook_timeout=args.notebook_timeout,
                     memory=args.memory_mb << 20)
     return grade(args.course or find_course(), args.submissions,
-                 args.assignment, args.workers, args.out, limits)
+                 args.assignment, args.workers, args.out, limits,
+                 accept_weak_sandbox=args.accept_weak_sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", type=int, default=3072, metavar="MB",
                        help="memory of one sandbox, all its processes "
                        "together (default: 3072)")
+    grade.add_argument("--accept-weak-sandbox", action="store_true",
+                       help="grade even where this machine cannot give the "
+                       "sandbox every protection ('ziptie doctor' lists "
+                       "them); only for submissions you trust")
     grade.set_defaults(func=_grade)
     return parser
 

@@ -66,11 +66,13 @@ def _status(outcome: sandbox.Outcome) -> tuple[str, list[str]]:
         str(p.get("error", "")) for p in outcome.probes.values())
     if "output-limit" in problems:
         status = "output-limit"
-    elif "timeout" in problems or "CellTimeout" in errors:
+    elif "timeout" in problems or "cpu-limit" in problems or \
+            "CellTimeout" in errors:
         status = "timeout"
-    elif "MemoryError" in errors:
+    elif "memory-limit" in problems or "MemoryError" in errors:
         status = "memory-limit"
-    elif "BlockingIOError" in errors or "Resource temporarily" in errors:
+    elif "process-limit" in problems or "BlockingIOError" in errors or \
+            "Resource temporarily" in errors:
         status = "process-limit"
     elif "crashed" in problems:
         status = "crashed"
@@ -81,7 +83,7 @@ def _status(outcome: sandbox.Outcome) -> tuple[str, list[str]]:
 
 def grade_one(sub: Submission, assignment: Assignment, secret: str,
               limits: sandbox.Limits, hide: list[str],
-              uid: int | None) -> Result:
+              uid: int | None, on_event=None) -> Result:
     """Grade one submission; never raises for anything the student did."""
     result = Result(sub.student, sub.assignment, sub.notebook, "ok",
                     {gid: 0.0 for gid in assignment.tasks},
@@ -118,7 +120,8 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
             cases.append((gid, probe, expect))
     job = {"cells": cells, "probes": [p.to_job() for _, p, _ in cases]}
     outcome = sandbox.run(job, {assignment.notebook: sub.path.read_bytes(),
-                                **assignment.files}, limits, hide, uid)
+                                **assignment.files}, limits, hide, uid,
+                          on_event)
     result.output = outcome.output
     result.seconds = outcome.seconds
     result.status, details = _status(outcome)
@@ -153,6 +156,24 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     return result
 
 
+def _progress(bar, student: str, limits: sandbox.Limits):
+    """Show on the progress bar which student, which cell, the time left."""
+    if bar is None:
+        return None
+    name = "".join(c for c in student if c.isprintable())[:30]
+    start = time.monotonic()
+
+    def show(event: dict) -> None:
+        kind, index = event["event"], event.get("index")
+        if kind not in ("cell", "probe_start") or type(index) is not int:
+            return
+        left = limits.notebook_timeout - (time.monotonic() - start)
+        what = "cell" if kind == "cell" else "check"
+        bar.set_postfix_str(f"{name}: {what} {index + 1}, {left:.0f} s "
+                            f"left", refresh=True)
+    return show
+
+
 def _known_assignments(course: Path) -> list[str]:
     folder = course / "solutions"
     return sorted(p.name for p in folder.iterdir()
@@ -161,8 +182,10 @@ def _known_assignments(course: Path) -> list[str]:
 
 def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
-          limits: sandbox.Limits | None = None, progress: bool = True) -> int:
+          limits: sandbox.Limits | None = None, progress: bool = True,
+          accept_weak_sandbox: bool = False) -> int:
     """Grade every submission of one assignment; the exit status."""
+    iso = sandbox.require(accept_weak_sandbox)
     course = course.resolve()
     submissions = submissions.resolve()
     names = _known_assignments(course)
@@ -221,7 +244,6 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
             todo.append((sub, digest))
     gradebook_record(db, list(results.values()))
 
-    iso = sandbox.isolation()
     hide = sandbox.hidden_paths(course, out, root, submissions,
                                 Path(sandbox.__file__).resolve().parents[2])
     workers = max(1, workers or os.cpu_count() or 1)
@@ -234,7 +256,8 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     def work(sub: Submission) -> Result:
         uid = uids.get()
         try:
-            return grade_one(sub, spec, secret, limits, hide, uid)
+            return grade_one(sub, spec, secret, limits, hide, uid,
+                             _progress(bar, sub.student, limits))
         except Exception as err:  # noqa: BLE001 - the grader's own fault
             return Result(sub.student, sub.assignment, sub.notebook,
                           "grader-error", {g: 0.0 for g in spec.tasks},

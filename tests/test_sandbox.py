@@ -7,11 +7,15 @@ naming it. Sizes are small and times short: the limits are set low.
 """
 
 import dataclasses
+import glob
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 import corpus
@@ -38,7 +42,7 @@ def in_force(key: str) -> None:
 
 def _run(*cells, probes=(), on_event=None, **limits):
     limits = sandbox.Limits(**{"cell_timeout": 10, **limits})
-    uid = 209998 if ISO.separate_user else None
+    uid = 209998 if sandbox.isolation().separate_user else None
     return sandbox.run({"cells": list(cells), "probes": list(probes)},
                        {"data.txt": b"the submission's own file"}, limits,
                        sandbox.hidden_paths(corpus.COURSE), uid, on_event)
@@ -283,6 +287,34 @@ def test_no_sandbox_reaches_another_one():
     finally:
         holder.join()
     assert out.cells == {0: None}, out.output
+
+
+def test_staged_files_hidden_wherever_the_temporary_folder_is(
+        monkeypatch):
+    """With TMPDIR outside /tmp, the files staged for one sandbox are still
+    out of another's reach, even as a grader without root runs them (one
+    user id for all, so only hiding protects them)."""
+    in_force("mount")
+    if not os.access("/var/lib", os.W_OK):
+        pytest.skip("no folder outside /tmp to put TMPDIR in")
+    if os.geteuid() == 0:
+        monkeypatch.setattr(sandbox, "isolation", _as_user_namespace)
+    folder = tempfile.mkdtemp(prefix="ziptie-test-tmp-", dir="/var/lib")
+    monkeypatch.setattr(tempfile, "tempdir", folder)
+    holder = threading.Thread(target=_run, args=("import time\n"
+                                                 "time.sleep(5)",))
+    try:
+        holder.start()
+        time.sleep(1)
+        staged = glob.glob(f"{folder}/*/run0/data.txt")
+        out = _run(f"for p in {staged}:\n"
+                   "    try:\n        open(p).read()\n"
+                   "    except FileNotFoundError:\n        pass\n"
+                   "    else:\n        raise AssertionError(p)")
+    finally:
+        holder.join()
+        shutil.rmtree(folder)
+    assert staged and out.cells == {0: None}, out.output
 
 
 def test_the_control_groups_are_removed():

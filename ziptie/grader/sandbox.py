@@ -662,12 +662,25 @@ class _Run:
     def __init__(self, job: dict, scratch: Path, limits: Limits,
                  hide: list[str], uid: int | None,
                  on_event: Callable[[dict], None] | None):
-        iso = isolation()
         self.limits, self.on_event = limits, on_event
         self.outcome = Outcome()
-        self.group = _Group(iso, limits)
+        self.error: BaseException | None = None
+        self.closed = False
         self.sizes = len(job["cells"]), len(job.get("probes", []))
+        self.group = _Group(isolation(), limits)
+        try:
+            self._spawn(job, scratch, hide, uid)
+        except BaseException:
+            self.group.kill()
+            self.group.remove()
+            raise
+
+    def _spawn(self, job: dict, scratch: Path, hide: list[str],
+               uid: int | None) -> None:
+        iso, limits = isolation(), self.limits
         read_events, write_events = os.pipe()
+        # the grader's temporary folder holds the others' staged files
+        hide = [*hide, os.path.realpath(tempfile.gettempdir())]
         spec = {"staging": str(scratch), "hide": hide, "uid": uid,
                 "keep": [os.path.realpath(p) for p in _needed()],
                 "mount": "mount" in iso.namespaces,
@@ -688,8 +701,6 @@ class _Run:
         self.output = _Output(self.proc.stdout, limits.output)
         self.events = _Reader(os.fdopen(read_events, "rb"), limits.event,
                               limits.events, self._handle)
-        self.error: BaseException | None = None
-        self.closed = False
         self.output.start()
         self.events.start()
         with contextlib.suppress(BrokenPipeError):

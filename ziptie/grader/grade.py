@@ -161,16 +161,21 @@ def _progress(bar, student: str, limits: sandbox.Limits):
     if bar is None:
         return None
     name = "".join(c for c in student if c.isprintable())[:30]
-    start = time.monotonic()
+    start = shown = time.monotonic()
 
     def show(event: dict) -> None:
+        nonlocal shown
         kind, index = event["event"], event.get("index")
         if kind not in ("cell", "probe_start") or type(index) is not int:
             return
-        left = limits.notebook_timeout - (time.monotonic() - start)
+        now = time.monotonic()
+        left = limits.notebook_timeout - (now - start)
         what = "cell" if kind == "cell" else "check"
+        refresh = now - shown > 0.5  # at most twice a second
         bar.set_postfix_str(f"{name}: {what} {index + 1}, {left:.0f} s "
-                            f"left", refresh=True)
+                            f"left", refresh=refresh)
+        if refresh:
+            shown = now
     return show
 
 

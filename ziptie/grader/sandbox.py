@@ -142,8 +142,8 @@ class Isolation:
                       "NETWORK OPEN (no network namespace)"),
             namespace("mount", "course files hidden, all else read-only, "
                       "a private /tmp capped in bytes and files",
-                      "COURSE AND GRADER FILES READABLE, NO DISK CAP (no "
-                      "mount namespace)"),
+                      "COURSE FILES READABLE, GRADER'S FILES GUARDED BY "
+                      "PERMISSIONS ONLY, NO DISK CAP (no mount namespace)"),
             namespace("pid", "own processes and /proc",
                       "HOST'S PROCESSES VISIBLE (no PID namespace)"),
             namespace("ipc", "private shared memory",

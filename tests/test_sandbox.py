@@ -6,6 +6,7 @@ then refuses to run without ``--accept-weak-sandbox``) and reports a skip
 naming it. Sizes are small and times short: the limits are set low.
 """
 
+import contextlib
 import dataclasses
 import glob
 import os
@@ -323,6 +324,26 @@ def test_the_control_groups_are_removed():
         left = [p for p in os.listdir(folder)
                 if p.startswith(f"ziptie-{os.getpid()}-")]
         assert not left
+
+
+def test_groups_left_by_a_killed_grader_are_removed():
+    in_force("memory")
+    dead = subprocess.Popen(["true"])  # a grader that is gone
+    dead.wait()
+    stale = [os.path.join(folder, f"ziptie-{dead.pid}-0")
+             for _, _, folder in ISO.cgroups]
+    for folder in stale:
+        os.makedirs(folder, exist_ok=True)
+    sandbox.isolation.cache_clear()
+    try:
+        assert sandbox.isolation() == ISO
+        left = [folder for folder in stale if os.path.exists(folder)]
+    finally:
+        sandbox.isolation.cache_clear()
+        for folder in stale:
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+    assert not left
 
 
 def test_isolation_names_what_is_missing(monkeypatch):

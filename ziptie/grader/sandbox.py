@@ -257,7 +257,17 @@ def _cgroups() -> tuple[tuple[str, str, str], ...]:
         except OSError:
             continue
         chosen[controller] = (controller, version, folder)
+        _remove_stale(folder)
     return tuple(chosen[c] for c in sorted(chosen))
+
+
+def _remove_stale(folder: str) -> None:
+    """Remove the empty groups a grader that was killed left behind."""
+    for name in os.listdir(folder):
+        match = re.fullmatch(r"ziptie-(\d+)-\d+", name)
+        if match and not os.path.exists(f"/proc/{match[1]}"):
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(folder, name))
 
 
 @functools.lru_cache(maxsize=1)

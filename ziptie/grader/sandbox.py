@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import itertools
 import json
@@ -303,20 +304,27 @@ class _Group:
     def __init__(self, iso: Isolation, limits: Limits):
         name = f"ziptie-{os.getpid()}-{next(self._count)}"
         self.parts: dict[str, tuple[str, str]] = {}
-        for controller, version, parent in iso.cgroups:
-            folder = os.path.join(parent, name)
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(folder)
-            self.parts[controller] = (version, folder)
+        try:
+            for controller, version, parent in iso.cgroups:
+                folder = os.path.join(parent, name)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(folder)
+                self.parts[controller] = (version, folder)
+            self._cap(limits)
+        except OSError:
+            self.remove()
+            raise
+
+    def _cap(self, limits: Limits) -> None:
         caps = {"memory": limits.memory, "pids": limits.processes}
         for controller, cap in caps.items():
             if controller in self.parts:
                 self._write(controller, 0, str(cap))
         if "memory" in self.parts:  # no swapping past the cap
-            for name in ("memory.memsw.limit_in_bytes", "memory.swap.max"):
+            for swap in ("memory.memsw.limit_in_bytes", "memory.swap.max"):
                 with contextlib.suppress(OSError):
-                    Path(self.parts["memory"][1], name).write_text(
-                        str(limits.memory) if "memsw" in name else "0")
+                    Path(self.parts["memory"][1], swap).write_text(
+                        str(limits.memory) if "memsw" in swap else "0")
 
     def _file(self, controller: str, which: int) -> Path:
         version, folder = self.parts[controller]
@@ -422,10 +430,16 @@ _WRITABLE = ("/tmp", "/dev/shm", "/proc")
 
 
 def _hide(hide: list[str], keep: dict[str, int]) -> None:
+    """Cover the course's and the system's folders of other people's
+    files; a course folder that cannot be covered stops the sandbox."""
     for path in sorted({*hide, *SYSTEM_HIDDEN}, key=len):
-        if not any(k == path or path.startswith(k + "/") for k in keep):
-            with contextlib.suppress(OSError):
-                _cover(path, "size=64k,mode=755", keep)
+        if any(k == path or path.startswith(k + "/") for k in keep):
+            continue
+        try:
+            _cover(path, "size=64k,mode=755", keep)
+        except OSError:
+            if path in hide:
+                raise
 
 
 def _scratch(limits: dict, staging: int, keep: dict[str, int],
@@ -475,10 +489,8 @@ def _read_only() -> None:
             flags |= _KEPT_OPTIONS.get(option, 0)
         try:
             _mount(None, point, None, flags)
-        except FileNotFoundError:
-            continue  # under a covered folder: out of reach anyway
-        except OSError as err:
-            if err.errno not in (13, 2, 20):  # EACCES, ENOENT, ENOTDIR
+        except OSError as err:  # under a covered folder: out of reach
+            if err.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
                 raise
 
 

@@ -89,11 +89,13 @@ def _status(outcome: sandbox.Outcome) -> tuple[str, list[str]]:
         str(p.get("error", "")) for p in outcome.probes.values())
     if "output-limit" in problems:
         status = "output-limit"
-    elif "timeout" in problems or "CellTimeout" in errors:
+    elif "timeout" in problems or "cpu-limit" in problems or \
+            "CellTimeout" in errors:
         status = "timeout"
-    elif "MemoryError" in errors:
+    elif "memory-limit" in problems or "MemoryError" in errors:
         status = "memory-limit"
-    elif "BlockingIOError" in errors or "Resource temporarily" in errors:
+    elif "process-limit" in problems or "BlockingIOError" in errors or \
+            "Resource temporarily" in errors:
         status = "process-limit"
     elif "crashed" in problems:
         status = "crashed"
@@ -209,7 +211,7 @@ def _reason(probe, expect, got: dict | None) -> str | None:
 
 def grade_one(sub: Submission, assignment: Assignment, secret: str,
               limits: sandbox.Limits, hide: list[str],
-              uid: int | None) -> Result:
+              uid: int | None, on_event=None) -> Result:
     """Grade one submission; never raises for anything the student did."""
     result = Result(sub.student, sub.assignment, sub.notebook, "ok",
                     {gid: 0.0 for gid in assignment.tasks},
@@ -227,7 +229,8 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
            "cell_forbid": _cell_forbid(cells, cases, assignment),
            "probes": [p.to_job() for _, p, _ in cases]}
     outcome = sandbox.run(job, {assignment.notebook: sub.path.read_bytes(),
-                                **assignment.files}, limits, hide, uid)
+                                **assignment.files}, limits, hide, uid,
+                          on_event)
     failed.update(_cell_shortcuts(outcome, cells, assignment))
     result.output = outcome.output
     result.seconds = outcome.seconds
@@ -402,6 +405,29 @@ def _missing(sub: Submission, spec: Assignment, status: str,
                   name=sub.name, student_id=sub.student_id)
 
 
+def _progress(bar, student: str, limits: sandbox.Limits):
+    """Show on the progress bar which student, which cell, the time left."""
+    if bar is None:
+        return None
+    name = "".join(c for c in student if c.isprintable())[:30]
+    start = shown = time.monotonic()
+
+    def show(event: dict) -> None:
+        nonlocal shown
+        kind, index = event["event"], event.get("index")
+        if kind not in ("cell", "probe_start") or type(index) is not int:
+            return
+        now = time.monotonic()
+        left = limits.notebook_timeout - (now - start)
+        what = "cell" if kind == "cell" else "check"
+        refresh = now - shown > 0.5  # at most twice a second
+        bar.set_postfix_str(f"{name}: {what} {index + 1}, {left:.0f} s "
+                            f"left", refresh=refresh)
+        if refresh:
+            shown = now
+    return show
+
+
 class _Batch:
     """One grading run: the workers, the journal, the results."""
 
@@ -410,6 +436,7 @@ class _Batch:
                  separate_user: bool):
         self.spec, self.secret, self.limits = spec, secret, limits
         self.hide, self.workers = hide, workers
+        self.bar = None             # the progress bar, while one is shown
         self.uids: queue.Queue = queue.Queue()
         for k in range(workers):
             self.uids.put(UID_BASE + (os.getpid() % 1000) * 64 + k
@@ -423,7 +450,8 @@ class _Batch:
             uid = self.uids.get()
             try:
                 result = grade_one(sub, self.spec, self.secret, self.limits,
-                                   self.hide, uid)
+                                   self.hide, uid, _progress(
+                                       self.bar, sub.student, self.limits))
             except Exception as err:  # noqa: BLE001 - the grader's fault
                 result = _missing(sub, self.spec, "grader-error",
                                   f"{type(err).__name__}: {err}")
@@ -435,6 +463,7 @@ class _Batch:
     def run(self, todo, results, journal: Path, setup, record, bar) -> bool:
         """Grade ``todo`` into ``results``; False when interrupted (what is
         left gets a row saying so)."""
+        self.bar = bar
         pool = concurrent.futures.ThreadPoolExecutor(self.workers)
         futures = {pool.submit(self.work, sub): (sub, file)
                    for sub, file in todo}
@@ -464,11 +493,12 @@ class _Batch:
 def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
           limits: sandbox.Limits | None = None, progress: bool = True,
-          layout: str = "auto") -> int:
+          layout: str = "auto", accept_weak_sandbox: bool = False) -> int:
     """Grade every submission of one assignment; the exit status.
 
     Whatever the submissions hold, ``grades.csv`` and ``results.jsonl``
     are written, with a row for every student found."""
+    iso = sandbox.require(accept_weak_sandbox)
     course, submissions = course.resolve(), submissions.resolve()
     assignment = _pick_assignment(course, assignment)
     if not submissions.exists():
@@ -480,7 +510,6 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     with _locked(out):
         found = _find(submissions, out, spec, layout,
                       _known_assignments(course))
-        iso = sandbox.isolation()
         hide = sandbox.hidden_paths(
             course, out, found.root, submissions,
             Path(sandbox.__file__).resolve().parents[2])

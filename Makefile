@@ -31,6 +31,7 @@ test: lint book-check release-check pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # pytest exits 5 when it collected no test: say so, and fail. Two workers,
 # each kernel on one BLAS thread, so notebooks run side by side do not fight

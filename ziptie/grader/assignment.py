@@ -107,7 +107,7 @@ def runnable_cells(source: dict, submitted: dict
             continue
         meta = cell.get("metadata", {}).get("nbgrader")
         gid = meta.get("grade_id") if isinstance(meta, dict) else None
-        mine = known.get(gid)
+        mine = known.get(str(gid)) if gid is not None else None
         if mine is None:
             cells.append((cell_text(cell.get("source", "")), ADDED))
             continue

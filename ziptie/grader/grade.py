@@ -136,6 +136,7 @@ def _draw(assignment: Assignment, secret: str, sub: Submission) -> list:
     inputs, so that no answer can be looked up from an earlier run."""
     import numpy as np
 
+    assert sub.path is not None         # a missing notebook has no inputs
     content = hashlib.sha256(sub.path.read_bytes()).hexdigest()
     cases = []
     for gid, task in assignment.tasks.items():
@@ -217,7 +218,7 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
                     {gid: 0.0 for gid in assignment.tasks},
                     notes=list(sub.notes))
     submitted = _read_notebook(sub, assignment, result)
-    if submitted is None:
+    if submitted is None or sub.path is None:
         return result
     cells, notes = runnable_cells(assignment.source, submitted)
     cells = [(text if origin == COURSE else scan.without_installs(text),

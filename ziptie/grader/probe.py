@@ -280,6 +280,8 @@ def load(path: Path) -> dict[str, Task]:
     """The tasks of a checks file, by grade id (trusted instructor code)."""
     spec = importlib.util.spec_from_file_location(
         f"ziptie_checks_{Path(path).stem}", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"ziptie: cannot load the checks in {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     tasks = [v for v in vars(module).values() if isinstance(v, Task)]

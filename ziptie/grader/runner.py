@@ -60,6 +60,7 @@ import os
 import signal
 import sys
 import types
+from collections.abc import Sequence
 
 from ziptie.grader import tripwire
 
@@ -90,7 +91,7 @@ class Channel:
 
     def forget(self) -> None:
         """In a forked child: never write."""
-        self._file = None
+        self._file = None    # type: ignore[assignment]
 
 
 def sign(key: bytes, data: str) -> str:
@@ -108,7 +109,7 @@ def _error_line(err: BaseException) -> str:
 
 # -- values across the boundary ---------------------------------------------
 
-def decode(value, kept: list = ()):
+def decode(value, kept: Sequence = ()):
     """A grader's JSON value as the student's function receives it;
     ``{"$ref": k}`` is the object step ``k`` of the probe kept."""
     if isinstance(value, list):
@@ -244,7 +245,8 @@ def _run_probe(namespace: dict, probe: dict,
     kept: list = []
     values: list = []
     if forbidden:
-        sys.setprofile(tripwire.profiler(forbidden, hits))
+        sys.setprofile(tripwire.profiler(forbidden,
+                                         [] if hits is None else hits))
     try:
         for step in probe["steps"]:
             if "value" in step:
@@ -372,11 +374,11 @@ def _run_probes(out: Channel, namespace: dict, job: dict, forbidden: dict,
         if index in skip:
             continue
         out.emit(event="probe_start", index=index)
-        called: list = []
+        called: list[str] = []
         after: dict = {}
         _start_timer(job.get("cell_timeout", 60))
         try:
-            message = {"values": _run_probe(namespace, probe,
+            message: dict = {"values": _run_probe(namespace, probe,
                                             forbidden.get(index), called,
                                             after), "args_after": after}
         except BaseException as err:  # noqa: BLE001

@@ -54,7 +54,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -184,8 +184,8 @@ def _namespaces() -> tuple[tuple[str, ...], tuple[str, ...]]:
     if not unshare:
         return (), ()
     names = ("mount", "net", "pid", "ipc")
-    tries = [((unshare, *_UNSHARE_FLAGS), names)] if os.geteuid() == 0 \
-        else []
+    tries: list[tuple[tuple[str, ...], tuple[str, ...]]] = \
+        [((unshare, *_UNSHARE_FLAGS), names)] if os.geteuid() == 0 else []
     tries.append(((unshare, "--map-root-user", *_UNSHARE_FLAGS),
                   (*names, "user")))
     for prefix, given in tries:
@@ -235,7 +235,7 @@ def _cgroup_candidates() -> list[tuple[str, str, str]]:
         _, names, path = line.split(":", 2)
         for name in names.split(",") if names else ["v2"]:
             own[name] = path.lstrip("/")
-    found = []
+    found: list[tuple[str, str, str]] = []
     for point, _, kind, options in _mounts():
         if kind == "cgroup2" and "v2" in own:
             folder = os.path.join(point, own["v2"])
@@ -746,9 +746,11 @@ class _Run:
                               limits.events, self._handle, key.encode())
         self.output.start()
         self.events.start()
+        stdin = self.proc.stdin
+        assert stdin is not None        # Popen(stdin=PIPE)
         with contextlib.suppress(BrokenPipeError):
-            self.proc.stdin.write(json.dumps(dict(job, key=key)).encode())
-            self.proc.stdin.close()
+            stdin.write(json.dumps(dict(job, key=key)).encode())
+            stdin.close()
 
     def _handle(self, event: dict) -> None:
         if self.closed or not _record(self.outcome, event, *self.sizes):
@@ -861,7 +863,7 @@ def _stage(base: Path, attempt: int, files: dict[str, bytes],
 
 
 def run(job: dict, files: dict[str, bytes], limits: Limits = Limits(),
-        hide: list[str] = (), uid: int | None = None,
+        hide: Sequence[str] = (), uid: int | None = None,
         on_event: Callable[[dict], None] | None = None) -> Outcome:
     """Run ``job`` in a fresh sandbox holding only ``files``.
 

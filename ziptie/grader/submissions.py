@@ -35,6 +35,7 @@ import shutil
 import stat
 import unicodedata
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -197,8 +198,8 @@ def _short(part: str) -> str:
     stem, dot, ext = part.rpartition(".")
     ext = dot + ext if stem and len(ext) < 12 else ""
     digest = hashlib.sha256(part.encode("utf-8", "surrogateescape"))
-    head = part[:MAX_NAME // 2].encode("utf-8", "surrogateescape")
-    head = head[:MAX_NAME // 2].decode("utf-8", "ignore")
+    raw = part[:MAX_NAME // 2].encode("utf-8", "surrogateescape")
+    head = raw[:MAX_NAME // 2].decode("utf-8", "ignore")
     return f"{head}~{digest.hexdigest()[:10]}{ext}"
 
 
@@ -368,7 +369,7 @@ def _visible(folder: Path) -> list[Path]:
 
 
 def _evidence(root: Path, assignments: set[str],
-              unpacked: list[str] = ()) -> dict[str, list[str]]:
+              unpacked: Sequence[str] = ()) -> dict[str, list[str]]:
     """For each layout, the entries of ``root`` (and the names of files
     that could not be unpacked into it) that look like it."""
     found: dict[str, list[str]] = {k: [] for k in LAYOUTS[1:]}
@@ -424,7 +425,7 @@ def _unwrap(root: Path, layout: str,
 
 
 def detect(root: Path, assignments: set[str],
-           unpacked: list[str] = ()) -> str:
+           unpacked: Sequence[str] = ()) -> str:
     """The one layout ``root`` shows; "" when nothing is recognised.
 
     Raises LayoutError, listing what was found, when it shows several."""
@@ -662,13 +663,15 @@ class _Finder:
                                               f"{self.assignment} (from "
                                               f"{student})"))
         good = [c for c in hits if c.problem is None]
-        for bad in (c for c in hits if c.problem is not None):
+        for bad in hits:
+            if bad.problem is None:
+                continue
             self.unmatched.append((bad.rel, f"{bad.problem[1]} "
                                             f"(from {student})"))
             sub.notes.append(f"{bad.rel.rsplit('/', 1)[-1]}: "
                              f"{bad.problem[1]}")
         if not good:
-            if hits:
+            if hits and hits[-1].problem is not None:
                 sub.status = hits[-1].problem[0]
             else:
                 sub.notes.insert(0, f"no notebook {notebook}")
@@ -689,7 +692,7 @@ class _Finder:
 
 
 def find(root: Path, assignment: str, notebooks: list[str],
-         assignments: list[str] = (), layout: str = "auto",
+         assignments: Sequence[str] = (), layout: str = "auto",
          unzipped: Unzipped | None = None) -> Found:
     """Match every file under ``root`` to a student and a notebook.
 

@@ -1,6 +1,7 @@
 """The ``ziptie`` command: one front door for students and instructors.
 
     ziptie doctor               is everything installed and in place?
+    ziptie start NAME           copy an exercise into your folder work/
     ziptie release [NAME ...]   generate exercises/ from solutions/
     ziptie release --check      is exercises/ what nbgrader generates?
     ziptie check NOTEBOOK       run a notebook's tests, task by task
@@ -36,6 +37,12 @@ def _doctor(args: argparse.Namespace) -> int:
     from ziptie.doctor import run
 
     return run(args.course or find_course())
+
+
+def _start(args: argparse.Namespace) -> int:
+    from ziptie.start import start
+
+    return start(args.course or find_course(), args.assignment)
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -85,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         "device found, and check that the course files are present and "
         "consistent. Exits 1 when something is wrong.")
     doctor.set_defaults(func=_doctor)
+
+    start = verbs.add_parser(
+        "start", help="copy an exercise into your folder work/ (students)",
+        description="Copy exercises/NAME/ into work/NAME/, the folder "
+        "where you work: git ignores it and no course command writes over "
+        "a file in it. A file already there is kept as it is.")
+    start.add_argument("assignment", metavar="NAME",
+                       help="the assignment: 01_forward, 01 or forward")
+    start.set_defaults(func=_start)
 
     release = verbs.add_parser(
         "release", help="generate exercises/ from solutions/ (instructors)",

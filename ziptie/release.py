@@ -5,11 +5,19 @@
 ``### END SOLUTION`` and the hidden tests, and writes the student version to
 ``exercises/NN_name/``. ``exercises/`` is never edited by hand: ``check``
 proves that it is exactly what nbgrader generates.
+
+A release never destroys a person's work. ``exercises.sha256`` records the
+bytes the last release wrote; a file of ``exercises/`` that differs from
+that record (and from the new output) was changed by someone, so it is
+moved to the student folder ``work/NN_name/`` before the new version is
+written, and the move is printed. Editor litter (``.ipynb_checkpoints/``,
+dot files, backups ending in ``~``) is neither compared nor touched.
 """
 
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +29,47 @@ from pathlib import Path
 
 SOURCE = "solutions"
 RELEASE = "exercises"
+#: The student folder: ``ziptie start`` fills it, git ignores it.
+WORK = "work"
+#: What the last release wrote: ``sha256sum -c exercises.sha256`` reads it.
+RECORD = "exercises.sha256"
+
+
+def is_litter(rel: Path) -> bool:
+    """Editor and system litter: checkpoints, dot files, ``~`` backups."""
+    return any(part.startswith(".") or part == "__pycache__"
+               or part.endswith("~") for part in rel.parts)
+
+
+def files(folder: Path) -> list[Path]:
+    """The files under ``folder`` that are not litter, relative to it."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.relative_to(folder) for p in folder.rglob("*")
+                  if p.is_file() and not is_litter(p.relative_to(folder)))
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as ``sha256sum`` prints it."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_record(course: Path) -> dict[str, str]:
+    """``{"exercises/NN_name/file": sha256}`` as the last release wrote."""
+    path = course / RECORD
+    if not path.is_file():
+        return {}
+    record = {}
+    for line in path.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        if name:
+            record[name] = digest
+    return record
+
+
+def write_record(course: Path, record: dict[str, str]) -> None:
+    lines = [f"{record[name]}  {name}\n" for name in sorted(record)]
+    (course / RECORD).write_text("".join(lines))
 
 
 def assignments(course: Path) -> list[str]:
@@ -30,7 +79,8 @@ def assignments(course: Path) -> list[str]:
         raise SystemExit(f"ziptie: {course} has no {SOURCE}/ folder of "
                          f"source notebooks.")
     return sorted(p.name for p in source.iterdir()
-                  if p.is_dir() and any(p.glob("*.ipynb")))
+                  if p.is_dir() and not is_litter(Path(p.name))
+                  and any(p.glob("*.ipynb")))
 
 
 def _chosen(course: Path, names: Sequence[str]) -> list[str]:
@@ -67,16 +117,52 @@ def generate(course: Path, name: str, release_dir: Path,
         )
 
 
+def aside(course: Path, name: str, rel: Path) -> Path:
+    """A free path for a changed file in the student folder ``work/``."""
+    target = course / WORK / name / rel
+    n = 0
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{rel.stem}-edited-{n}{rel.suffix}")
+    return target
+
+
+def _replace(course: Path, name: str, fresh: Path,
+             record: dict[str, str]) -> None:
+    """Write ``fresh`` over ``exercises/name``, keeping changed files."""
+    target = course / RELEASE / name
+    for rel in files(target):
+        key = f"{RELEASE}/{name}/{rel.as_posix()}"
+        old, new = target / rel, fresh / rel
+        changed = record.get(key) != sha256(old)
+        if changed and not (new.is_file() and filecmp.cmp(old, new, False)):
+            kept = aside(course, name, rel)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(old, kept)
+            print(f"kept your changed {key} as "
+                  f"{kept.relative_to(course).as_posix()}")
+        else:
+            old.unlink()
+        record.pop(key, None)
+    for rel in files(fresh):
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(fresh / rel, target / rel)
+        record[f"{RELEASE}/{name}/{rel.as_posix()}"] = sha256(target / rel)
+
+
 def release(course: Path, names: Sequence[str] = ()) -> int:
-    """Regenerate ``exercises/`` for the chosen (default: all) assignments."""
+    """Regenerate ``exercises/`` for the chosen (default: all) assignments.
+
+    A file that a person changed since the last release is moved to
+    ``work/`` first (see the module's docstring); nothing is lost.
+    """
+    record = read_record(course)
     with tempfile.TemporaryDirectory() as tmp:
         for name in _chosen(course, names):
-            target = course / RELEASE / name
             generate(course, name, Path(tmp) / RELEASE,
                      f"sqlite:///{tmp}/gradebook.db")
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(Path(tmp) / RELEASE / name, target)
+            _replace(course, name, Path(tmp) / RELEASE / name, record)
+            write_record(course, record)
             print(f"released {RELEASE}/{name}")
     return 0
 
@@ -84,10 +170,7 @@ def release(course: Path, names: Sequence[str] = ()) -> int:
 def _differences(expected: Path, actual: Path) -> list[str]:
     """Files that differ between two folders, compared as notebooks."""
     problems = []
-    want = {p.relative_to(expected) for p in expected.rglob("*")
-            if p.is_file()}
-    have = {p.relative_to(actual) for p in actual.rglob("*")
-            if p.is_file()} if actual.exists() else set()
+    want, have = set(files(expected)), set(files(actual))
     for rel in sorted(want - have):
         problems.append(f"missing: {rel}")
     for rel in sorted(have - want):
@@ -103,6 +186,16 @@ def _differences(expected: Path, actual: Path) -> list[str]:
     return problems
 
 
+def _stale_record(course: Path, chosen: Sequence[str]) -> list[str]:
+    """Files of ``exercises/`` whose bytes are not those in the record."""
+    record = read_record(course)
+    return [f"{RECORD}: does not record {RELEASE}/{name}/{rel.as_posix()} "
+            f"as released" for name in chosen
+            for rel in files(course / RELEASE / name)
+            if record.get(f"{RELEASE}/{name}/{rel.as_posix()}")
+            != sha256(course / RELEASE / name / rel)]
+
+
 def check(course: Path, names: Sequence[str] = ()) -> int:
     """Exit status 0 when ``exercises/`` is exactly nbgrader's output."""
     chosen = _chosen(course, names)
@@ -116,10 +209,12 @@ def check(course: Path, names: Sequence[str] = ()) -> int:
     if not names:
         released = course / RELEASE
         extra = sorted(p.name for p in released.iterdir()
-                       if p.is_dir() and p.name not in chosen) \
+                       if p.is_dir() and p.name not in chosen
+                       and not is_litter(Path(p.name))) \
             if released.exists() else []
         problems += [f"{RELEASE}/{e}: has no source in {SOURCE}/"
                      for e in extra]
+    problems += _stale_record(course, chosen)
     for problem in problems:
         print(problem)
     if problems:

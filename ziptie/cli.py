@@ -4,7 +4,8 @@
     ziptie start NAME           copy an exercise into your folder work/
     ziptie release [NAME ...]   generate exercises/ from solutions/
     ziptie release --check      is exercises/ what nbgrader generates?
-    ziptie check NOTEBOOK       run a notebook's tests, task by task
+    ziptie check [NOTEBOOK]     run a notebook's tests, task by task
+                                (none: a table of every notebook in work/)
     ziptie grade SUBMISSIONS    autograde a class, isolated and in parallel
 
 Each verb imports what it needs when it runs, so ``ziptie --help`` is quick.
@@ -55,8 +56,10 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ziptie.check import report
+    from ziptie.check import report, table
 
+    if args.notebook is None:
+        return table(args.course or find_course())
     return report(args.notebook)
 
 
@@ -117,12 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = verbs.add_parser(
         "check", help="run an exercise's tests and report each task "
         "(students)",
-        description="Run the notebook from top to bottom in a fresh kernel "
-        "and report, for every graded task, passed or failed with the "
-        "reason. Exits 1 unless every public test passes.")
-    check.add_argument("notebook", type=Path, metavar="NOTEBOOK",
-                       help="the exercise notebook, e.g. "
-                       "exercises/05_sgd/sgd.ipynb")
+        description="Run the notebook from top to bottom in a fresh sandbox "
+        "and report each graded task as it runs: passed, or what to fix. "
+        "Without NOTEBOOK, check every notebook in work/ and print a "
+        "table. Exits 1 unless every public test passes.")
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK", nargs="?",
+                       default=None, help="the exercise notebook, e.g. "
+                       "work/05_sgd/sgd.ipynb (default: all of work/)")
     check.set_defaults(func=_check)
 
     grade = verbs.add_parser(

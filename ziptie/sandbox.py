@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -291,7 +292,8 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
-          uid: int | None) -> Outcome:
+          uid: int | None, on_event: Callable[[dict], None] | None = None
+          ) -> Outcome:
     iso = isolation()
     spec = {"scratch": str(scratch), "hide": hide, "uid": uid,
             "keep": [os.path.realpath(p) for p in _needed()],
@@ -331,6 +333,8 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
             pass
         now = time.monotonic()
         if len(events.events) > seen:
+            for event in events.events[seen:] if on_event else ():
+                on_event(event)
             seen = len(events.events)
             current_since = now
         if output.total > limits.output_kill:
@@ -345,6 +349,8 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
     proc.wait()
     _kill(proc)  # anything left in the process group
     events.join(timeout=5)
+    for event in events.events[seen:] if on_event else ():
+        on_event(event)
     output.join(timeout=5)
     outcome.seconds = time.monotonic() - start
     outcome.output = output.data.decode("utf-8", "replace")
@@ -384,12 +390,14 @@ def _last_started(outcome: Outcome) -> tuple[str, int] | None:
 
 
 def run(job: dict, files: dict[str, bytes], limits: Limits = Limits(),
-        hide: list[str] = (), uid: int | None = None) -> Outcome:
+        hide: list[str] = (), uid: int | None = None,
+        on_event: Callable[[dict], None] | None = None) -> Outcome:
     """Run ``job`` in a fresh sandbox holding only ``files``.
 
     When the sandbox dies or is killed in a cell or a probe, it runs again
     without that cell or probe (at most ``limits.restarts`` times), so one
-    runaway cell costs only what depends on it.
+    runaway cell costs only what depends on it. ``on_event``, when given,
+    is called with each event of the sandbox as it arrives.
     """
     base = Path(tempfile.mkdtemp(prefix="ziptie-sandbox-"))
     job = dict(job, cell_timeout=limits.cell_timeout)
@@ -405,7 +413,7 @@ def run(job: dict, files: dict[str, bytes], limits: Limits = Limits(),
                 for path in (scratch, *scratch.rglob("*")):
                     os.chown(path, uid, uid)
             os.chmod(scratch, 0o700)
-            outcome = _once(job, scratch, limits, list(hide), uid)
+            outcome = _once(job, scratch, limits, list(hide), uid, on_event)
             merged.seconds += outcome.seconds
             merged.output += outcome.output
             merged.problems += outcome.problems

@@ -23,7 +23,7 @@ def _edit(path, text):
 
 
 def _source_of(path):
-    return json.loads(path.read_text())["cells"][1]["source"]
+    return "".join(json.loads(path.read_text())["cells"][1]["source"])
 
 
 @pytest.mark.slow
@@ -145,9 +145,12 @@ def test_make_again_keeps_the_edits_to_released_notebooks(tmp_path):
     for i in edited:
         nb["cells"][i]["source"] = f"# my answer {i}\n"
     exercise.write_text(json.dumps(nb))
+    # This environment is the one to use: never set one up in the test.
+    stamp = tmp_path / "installed"
+    stamp.touch()
     done = subprocess.run(
-        ["make", "release", f"VENV={ROOT / '.venv'}"], cwd=tmp_path,
-        capture_output=True, text=True)
+        ["make", "release", f"VENV={ROOT / '.venv'}", f"STAMP={stamp}"],
+        cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     kept = tmp_path / "work" / "01_forward" / "forward.ipynb"
     assert "as work/01_forward/forward.ipynb" in done.stdout
@@ -156,3 +159,54 @@ def test_make_again_keeps_the_edits_to_released_notebooks(tmp_path):
                           for i in edited)
     assert exercise.read_bytes() == (ROOT / "exercises" / "01_forward" /
                                      "forward.ipynb").read_bytes()
+
+
+CHAPTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Doubling
+
+```{code-cell} ipython3
+print(2 * 21)
+```
+"""
+
+
+@pytest.mark.slow
+def test_chapter_notebooks_are_written_checked_and_never_eaten(course):
+    (course / "_config.yml").write_text(
+        "repository:\n  url: https://github.com/me/course\n  branch: dev\n")
+    (course / "book").mkdir()
+    (course / "book" / "ch.md").write_text(CHAPTER)
+    (course / "book" / "intro.md").write_text("# Not a notebook\n")
+    assert _run(course, "release").returncode == 0
+    chapter = course / "book" / "ch.ipynb"
+    cells = json.loads(chapter.read_text())["cells"]
+    assert "git+https://github.com/me/course@dev" in "".join(
+        cells[0]["source"])
+    assert "".join(cells[2]["source"]) == "print(2 * 21)"
+    assert not (course / "book" / "intro.ipynb").exists()
+    assert _run(course, "release", "--check").returncode == 0
+
+    (course / "book" / "ch.md").write_text(CHAPTER.replace("21", "22"))
+    done = _run(course, "release", "--check")
+    assert done.returncode == 1
+    assert "book: differs from nbgrader's output: ch.ipynb" in done.stdout
+    assert "kept" not in _run(course, "release").stdout
+    assert "2 * 22" in chapter.read_text()
+
+    _edit(chapter, "print('my note')")
+    done = _run(course, "release")
+    assert "kept your changed book/ch.ipynb as work/book/ch.ipynb" \
+        in done.stdout
+    assert _source_of(course / "work" / "book" / "ch.ipynb") == \
+        "print('my note')"
+    assert _run(course, "release", "--check").returncode == 0

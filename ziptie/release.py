@@ -27,6 +27,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from ziptie import chapters
+
 SOURCE = "solutions"
 RELEASE = "exercises"
 #: The student folder: ``ziptie start`` fills it, git ignores it.
@@ -41,11 +43,12 @@ def is_litter(rel: Path) -> bool:
                or part.endswith("~") for part in rel.parts)
 
 
-def files(folder: Path) -> list[Path]:
-    """The files under ``folder`` that are not litter, relative to it."""
+def files(folder: Path, pattern: str = "**/*") -> list[Path]:
+    """The files under ``folder`` that match and are not litter, relative
+    to it."""
     if not folder.is_dir():
         return []
-    return sorted(p.relative_to(folder) for p in folder.rglob("*")
+    return sorted(p.relative_to(folder) for p in folder.glob(pattern)
                   if p.is_file() and not is_litter(p.relative_to(folder)))
 
 
@@ -127,16 +130,17 @@ def aside(course: Path, name: str, rel: Path) -> Path:
     return target
 
 
-def _replace(course: Path, name: str, fresh: Path,
-             record: dict[str, str]) -> None:
-    """Write ``fresh`` over ``exercises/name``, keeping changed files."""
-    target = course / RELEASE / name
-    for rel in files(target):
-        key = f"{RELEASE}/{name}/{rel.as_posix()}"
+def _replace(course: Path, folder: str, fresh: Path,
+             record: dict[str, str], pattern: str = "**/*") -> None:
+    """Write ``fresh`` over the files of ``folder`` that match ``pattern``,
+    moving each one a person changed to ``work/`` first."""
+    target = course / folder
+    for rel in files(target, pattern):
+        key = f"{folder}/{rel.as_posix()}"
         old, new = target / rel, fresh / rel
         changed = record.get(key) != sha256(old)
         if changed and not (new.is_file() and filecmp.cmp(old, new, False)):
-            kept = aside(course, name, rel)
+            kept = aside(course, Path(folder).name, rel)
             kept.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(old, kept)
             print(f"kept your changed {key} as "
@@ -147,7 +151,7 @@ def _replace(course: Path, name: str, fresh: Path,
     for rel in files(fresh):
         (target / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(fresh / rel, target / rel)
-        record[f"{RELEASE}/{name}/{rel.as_posix()}"] = sha256(target / rel)
+        record[f"{folder}/{rel.as_posix()}"] = sha256(target / rel)
 
 
 def release(course: Path, names: Sequence[str] = ()) -> int:
@@ -161,16 +165,26 @@ def release(course: Path, names: Sequence[str] = ()) -> int:
         for name in _chosen(course, names):
             generate(course, name, Path(tmp) / RELEASE,
                      f"sqlite:///{tmp}/gradebook.db")
-            _replace(course, name, Path(tmp) / RELEASE / name, record)
+            _replace(course, f"{RELEASE}/{name}", Path(tmp) / RELEASE / name,
+                     record)
             write_record(course, record)
             print(f"released {RELEASE}/{name}")
+        if not names:
+            fresh = Path(tmp) / chapters.BOOK
+            done = chapters.generate(course, fresh)
+            _replace(course, chapters.BOOK, fresh, record, "*.ipynb")
+            write_record(course, record)
+            print(f"wrote {len(done)} chapter notebook(s) in "
+                  f"{chapters.BOOK}/")
     return 0
 
 
-def _differences(expected: Path, actual: Path) -> list[str]:
+def _differences(expected: Path, actual: Path,
+                 pattern: str = "**/*") -> list[str]:
     """Files that differ between two folders, compared as notebooks."""
     problems = []
-    want, have = set(files(expected)), set(files(actual))
+    want = set(files(expected, pattern))
+    have = set(files(actual, pattern))
     for rel in sorted(want - have):
         problems.append(f"missing: {rel}")
     for rel in sorted(have - want):
@@ -186,41 +200,49 @@ def _differences(expected: Path, actual: Path) -> list[str]:
     return problems
 
 
-def _stale_record(course: Path, chosen: Sequence[str]) -> list[str]:
-    """Files of ``exercises/`` whose bytes are not those in the record."""
+def _stale_record(course: Path, folders: dict[str, str]) -> list[str]:
+    """Released files whose bytes are not those in the record."""
     record = read_record(course)
-    return [f"{RECORD}: does not record {RELEASE}/{name}/{rel.as_posix()} "
-            f"as released" for name in chosen
-            for rel in files(course / RELEASE / name)
-            if record.get(f"{RELEASE}/{name}/{rel.as_posix()}")
-            != sha256(course / RELEASE / name / rel)]
+    return [f"{RECORD}: does not record {folder}/{rel.as_posix()} as "
+            f"released" for folder, pattern in folders.items()
+            for rel in files(course / folder, pattern)
+            if record.get(f"{folder}/{rel.as_posix()}")
+            != sha256(course / folder / rel)]
+
+
+def _extra(course: Path, chosen: Sequence[str]) -> list[str]:
+    released = course / RELEASE
+    extra = sorted(p.name for p in released.iterdir()
+                   if p.is_dir() and p.name not in chosen
+                   and not is_litter(Path(p.name))) \
+        if released.exists() else []
+    return [f"{RELEASE}/{e}: has no source in {SOURCE}/" for e in extra]
 
 
 def check(course: Path, names: Sequence[str] = ()) -> int:
-    """Exit status 0 when ``exercises/`` is exactly nbgrader's output."""
+    """Exit status 0 when ``exercises/`` is exactly nbgrader's output and
+    the chapter notebooks are those of the chapters (all, by default)."""
     chosen = _chosen(course, names)
+    folders = {f"{RELEASE}/{name}": "**/*" for name in chosen}
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in chosen:
             generate(course, name, Path(tmp) / RELEASE,
                      f"sqlite:///{tmp}/gradebook.db")
-            problems += [f"{RELEASE}/{name}: {p}" for p in _differences(
-                Path(tmp) / RELEASE / name, course / RELEASE / name)]
-    if not names:
-        released = course / RELEASE
-        extra = sorted(p.name for p in released.iterdir()
-                       if p.is_dir() and p.name not in chosen
-                       and not is_litter(Path(p.name))) \
-            if released.exists() else []
-        problems += [f"{RELEASE}/{e}: has no source in {SOURCE}/"
-                     for e in extra]
-    problems += _stale_record(course, chosen)
+        if not names:
+            chapters.generate(course, Path(tmp) / chapters.BOOK)
+            folders[chapters.BOOK] = "*.ipynb"
+            problems += _extra(course, chosen)
+        for folder, pattern in folders.items():
+            problems += [f"{folder}: {p}" for p in _differences(
+                Path(tmp) / folder, course / folder, pattern)]
+    problems += _stale_record(course, folders)
     for problem in problems:
         print(problem)
     if problems:
         print("Run 'ziptie release' to regenerate exercises/ from "
-              "solutions/.")
+              "solutions/ and the chapter notebooks from book/.")
         return 1
     print(f"{RELEASE}/ matches nbgrader's output for {len(chosen)} "
-          f"assignment(s).")
+          f"assignment(s), and the chapter notebooks their chapters.")
     return 0

@@ -375,8 +375,9 @@ def _summary(results: list[Result], found: Found, assignment: Assignment,
 
 def _known_assignments(course: Path) -> list[str]:
     folder = course / "solutions"
-    return sorted(p.name for p in folder.iterdir()
-                  if p.is_dir()) if folder.is_dir() else []
+    return sorted(p.name for p in folder.iterdir()  # not .ipynb_checkpoints
+                  if p.is_dir() and not p.name.startswith(".")
+                  ) if folder.is_dir() else []
 
 
 def grade(course: Path, submissions: Path, assignment: str | None = None,

@@ -11,14 +11,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ziptie.release import RELEASE, WORK, files
+from ziptie.release import RELEASE, WORK, files, is_litter
 
 
 def released(course: Path) -> list[str]:
     """The assignments in ``exercises/``, in order."""
     folder = course / RELEASE
     return sorted(p.name for p in folder.iterdir()
-                  if p.is_dir() and files(p)) if folder.is_dir() else []
+                  if p.is_dir() and not is_litter(Path(p.name)) and files(p)
+                  ) if folder.is_dir() else []
 
 
 def find(course: Path, name: str) -> str:

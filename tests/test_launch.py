@@ -114,6 +114,13 @@ def test_the_first_cell_installs_ziptie_from_the_repository(page):
             f'{CONFIG["repository"]["url"]}@{BRANCH}"') in first
 
 
+def test_every_exercise_installs_ziptie_first():
+    first = chapters.install_cell(ROOT)
+    for path in sorted((ROOT / "exercises").glob("*/*.ipynb")):
+        nb = json.loads(path.read_text())
+        assert "".join(nb["cells"][0]["source"]) == first, path
+
+
 def _pins(path: Path) -> dict[str, str]:
     pins = {}
     for line in path.read_text().splitlines():

@@ -194,6 +194,10 @@ def test_chapter_notebooks_are_written_checked_and_never_eaten(course):
         cells[0]["source"])
     assert "".join(cells[2]["source"]) == "print(2 * 21)"
     assert not (course / "book" / "intro.ipynb").exists()
+    exercise = json.loads((course / "exercises" / "01_double" /
+                           "double.ipynb").read_text())
+    assert "".join(exercise["cells"][0]["source"]) == "".join(
+        cells[0]["source"]), "the exercise's first cell installs ziptie"
     assert _run(course, "release", "--check").returncode == 0
 
     (course / "book" / "ch.md").write_text(CHAPTER.replace("21", "22"))

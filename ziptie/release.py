@@ -97,9 +97,25 @@ def _chosen(course: Path, names: Sequence[str]) -> list[str]:
     return list(names) or known
 
 
+def header(course: Path, folder: Path) -> Path | None:
+    """A notebook of one cell that installs ziptie where it is missing
+    (``chapters.install_cell``); nbgrader puts it first in every student
+    notebook. None where the course has no ``_config.yml``."""
+    import nbformat
+
+    if not (course / "_config.yml").is_file():
+        return None
+    cell = nbformat.v4.new_code_cell(chapters.install_cell(course))
+    cell.id = "install-ziptie"
+    path = folder / "header.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    return path
+
+
 def generate(course: Path, name: str, release_dir: Path,
              db_url: str) -> None:
-    """Run ``nbgrader generate_assignment`` for one assignment."""
+    """Run ``nbgrader generate_assignment`` for one assignment, with the
+    install cell of ``header`` first."""
     command = [
         sys.executable, "-m", "nbgrader", "generate_assignment", name,
         "--force", "--log-level=WARN",
@@ -107,6 +123,9 @@ def generate(course: Path, name: str, release_dir: Path,
         f"--CourseDirectory.release_directory={release_dir}",
         f"--CourseDirectory.db_url={db_url}",
     ]
+    first = header(course, release_dir.parent)
+    if first is not None:
+        command.append(f"--IncludeHeaderFooter.header={first}")
     # nbgrader runs the ``alembic`` command: find it beside this Python.
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),

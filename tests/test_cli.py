@@ -165,3 +165,17 @@ def test_release_without_solutions_is_a_clear_error(tmp_path):
     done = _run("release", "--check", cwd=tmp_path)
     assert done.returncode == 1
     assert "has no solutions/ folder" in done.stderr
+
+
+def test_what_the_commands_create_is_ignored_by_git():
+    created = ["work/01_forward/forward.ipynb",          # ziptie start
+               "work/book/01_forward.ipynb",            # a kept chapter
+               "graded-01_forward/grades.csv",          # ziptie grade
+               "sub/graded-02_loss/gradebook.db",
+               "_build/html/index.html",                # make book
+               "exercises/01_forward/.ipynb_checkpoints/a-checkpoint.ipynb",
+               "book/.ipynb_checkpoints/01_forward-checkpoint.ipynb",
+               "exercises/01_forward/forward.ipynb~"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *created],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert sorted(done.stdout.split()) == sorted(created)

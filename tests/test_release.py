@@ -135,7 +135,7 @@ def _copy(rel, to):
 def test_make_again_keeps_the_edits_to_released_notebooks(tmp_path):
     """The README's first command releases; edits survive it."""
     for rel in ("Makefile", "requirements.txt", "pyproject.toml",
-                "nbgrader_config.py", "exercises.sha256",
+                "nbgrader_config.py", "_config.yml", "exercises.sha256",
                 "solutions/01_forward", "exercises/01_forward"):
         _copy(rel, tmp_path)
     exercise = tmp_path / "exercises" / "01_forward" / "forward.ipynb"

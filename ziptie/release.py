@@ -6,11 +6,16 @@
 ``exercises/NN_name/``. ``exercises/`` is never edited by hand: ``check``
 proves that it is exactly what nbgrader generates.
 
+Every student notebook starts with the cell that installs ziptie where it
+is missing (nbgrader's header, see ``header``). A full release also writes
+the chapter notebooks ``book/NN_name.ipynb`` (``ziptie.chapters``).
+
 A release never destroys a person's work. ``exercises.sha256`` records the
-bytes the last release wrote; a file of ``exercises/`` that differs from
-that record (and from the new output) was changed by someone, so it is
-moved to the student folder ``work/NN_name/`` before the new version is
-written, and the move is printed. Editor litter (``.ipynb_checkpoints/``,
+bytes the last release wrote; a released file (in ``exercises/`` or a
+chapter notebook) that differs from that record and from the new output
+was changed by someone, so it is moved to the student folder
+``work/NN_name/`` (``work/book/``) before the new version is written, and
+the move is printed. Editor litter (``.ipynb_checkpoints/``,
 dot files, backups ending in ``~``) is neither compared nor touched.
 """
 

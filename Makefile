@@ -6,6 +6,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# torch, pinned once in requirements.txt. On Linux without an NVIDIA GPU
+# (no nvidia-smi) it comes from PyTorch's CPU index first: PyPI's Linux
+# wheel is the CUDA build, gigabytes the course never uses. Where that index
+# is unreachable, torch comes from the default index like everything else.
+# `make TORCH_INDEX=` keeps PyPI's torch (CUDA) anywhere.
+TORCH  := $(shell grep -m1 '^torch==' requirements.txt | cut -d' ' -f1)
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),$(if $(shell \
+  command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu))
 # One thread per chapter: the book's models are small, and two threads on a
 # busy 2-core machine make them slower, not faster.
 BUILD  := OMP_NUM_THREADS=1 $(BIN)/jupyter-book build . -W -n --keep-going
@@ -17,6 +25,9 @@ all: book release
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --timeout 15 \
+	  --retries 1 --index-url $(TORCH_INDEX) "$(TORCH)" || echo "make: \
+	  $(TORCH_INDEX) did not answer: torch comes from the default index")
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $@
 

@@ -95,6 +95,41 @@ def test_doctor_finds_missing_and_stale_files(tmp_path):
     assert done.returncode == 1 and "problems found" in done.stdout
 
 
+def test_doctor_finds_a_changed_release(tmp_path):
+    (tmp_path / "exercises" / "01_a").mkdir(parents=True)
+    (tmp_path / "exercises" / "01_a" / "a.ipynb").write_text("{}")
+    (tmp_path / "exercises.sha256").write_text(
+        f"{'0' * 64}  exercises/01_a/a.ipynb\n")
+    problems = doctor.course_problems(tmp_path)
+    assert ("exercises/01_a/a.ipynb was changed: the next 'make' moves it "
+            "to work/; work in work/ ('ziptie start 01_a')") in problems
+
+
+def test_doctor_prints_each_fix_on_its_own_line(tmp_path, monkeypatch,
+                                                capsys):
+    monkeypatch.setattr(doctor, "versions", lambda: {"torch": None})
+    monkeypatch.setattr(doctor, "course_problems",
+                        lambda course: ["missing _toc.yml"])
+    assert doctor.run(tmp_path) == 1
+    out = capsys.readouterr().out.splitlines()
+    fixes = [line for line in out if line.startswith("  fix: ")]
+    assert fixes == ["  fix: torch is not installed: run 'make' in the "
+                     "course folder, then 'source .venv/bin/activate'",
+                     "  fix: missing _toc.yml"]
+    assert out[-1].startswith("problems found: 2 thing(s) to fix")
+
+
+def test_grade_and_start_skip_checkpoint_folders(course):
+    from ziptie import grade, start
+
+    (course / "solutions" / ".ipynb_checkpoints").mkdir()
+    assert grade._known_assignments(course) == ["01_double"]
+    released = course / "exercises"
+    (released / ".ipynb_checkpoints").mkdir(parents=True)
+    (released / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
+    assert start.released(course) == []
+
+
 @pytest.mark.slow
 def test_release_strips_solutions_and_check_finds_hand_edits(course):
     assert _run("release", "--check", cwd=course).returncode == 1
@@ -130,3 +165,17 @@ def test_release_without_solutions_is_a_clear_error(tmp_path):
     done = _run("release", "--check", cwd=tmp_path)
     assert done.returncode == 1
     assert "has no solutions/ folder" in done.stderr
+
+
+def test_what_the_commands_create_is_ignored_by_git():
+    created = ["work/01_forward/forward.ipynb",          # ziptie start
+               "work/book/01_forward.ipynb",            # a kept chapter
+               "graded-01_forward/grades.csv",          # ziptie grade
+               "sub/graded-02_loss/gradebook.db",
+               "_build/html/index.html",                # make book
+               "exercises/01_forward/.ipynb_checkpoints/a-checkpoint.ipynb",
+               "book/.ipynb_checkpoints/01_forward-checkpoint.ipynb",
+               "exercises/01_forward/forward.ipynb~"]
+    done = subprocess.run(["git", "check-ignore", "--no-index", *created],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert sorted(done.stdout.split()) == sorted(created)

@@ -1,9 +1,11 @@
 """The ``ziptie`` command: one front door for students and instructors.
 
     ziptie doctor               is everything installed and in place?
+    ziptie start NAME           copy an exercise into your folder work/
     ziptie release [NAME ...]   generate exercises/ from solutions/
     ziptie release --check      is exercises/ what nbgrader generates?
-    ziptie check NOTEBOOK       run a notebook's tests, task by task
+    ziptie check [NOTEBOOK]     run a notebook's tests, task by task
+                                (none: a table of every notebook in work/)
     ziptie grade SUBMISSIONS    autograde a class, isolated and in parallel
 
 Each verb imports what it needs when it runs, so ``ziptie --help`` is quick.
@@ -46,6 +48,12 @@ def _doctor(args: argparse.Namespace) -> int:
     return run(args.course or find_course())
 
 
+def _start(args: argparse.Namespace) -> int:
+    from ziptie.start import start
+
+    return start(args.course or find_course(), args.assignment)
+
+
 def _release(args: argparse.Namespace) -> int:
     from ziptie.release import check, release
 
@@ -56,8 +64,10 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from ziptie.check import report
+    from ziptie.check import report, table
 
+    if args.notebook is None:
+        return table(args.course or find_course())
     return report(args.notebook)
 
 
@@ -113,6 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
         "consistent. Exits 1 when something is wrong.")
     doctor.set_defaults(func=_doctor)
 
+    start = verbs.add_parser(
+        "start", help="copy an exercise into your folder work/ (students)",
+        description="Copy exercises/NAME/ into work/NAME/, the folder "
+        "where you work: git ignores it and no course command writes over "
+        "a file in it. A file already there is kept as it is.")
+    start.add_argument("assignment", metavar="NAME",
+                       help="the assignment: 01_forward, 01 or forward")
+    start.set_defaults(func=_start)
+
     release = verbs.add_parser(
         "release", help="generate exercises/ from solutions/ (instructors)",
         description="Generate the student notebooks in exercises/ from the "
@@ -128,12 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = verbs.add_parser(
         "check", help="run an exercise's tests and report each task "
         "(students)",
-        description="Run the notebook from top to bottom in a fresh kernel "
-        "and report, for every graded task, passed or failed with the "
-        "reason. Exits 1 unless every public test passes.")
-    check.add_argument("notebook", type=Path, metavar="NOTEBOOK",
-                       help="the exercise notebook, e.g. "
-                       "exercises/05_sgd/sgd.ipynb")
+        description="Run the notebook from top to bottom in a fresh sandbox "
+        "and report each graded task as it runs: passed, or what to fix. "
+        "Without NOTEBOOK, check every notebook in work/ and print a "
+        "table. Exits 1 unless every public test passes.")
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK", nargs="?",
+                       default=None, help="the exercise notebook, e.g. "
+                       "work/05_sgd/sgd.ipynb (default: all of work/)")
     check.set_defaults(func=_check)
 
     grade = verbs.add_parser(

@@ -4,7 +4,8 @@ Prints the versions of the packages the course needs, the device that
 ``ziptie.device()`` chooses, the protections the grader's sandbox gets on
 this machine, and checks the course files: the book's
 configuration, every chapter named in ``_toc.yml``, and a student version
-in ``exercises/`` for every assignment in ``solutions/``.
+in ``exercises/`` for every assignment in ``solutions/``. Each thing to fix
+gets one line that says what is wrong and what to run.
 """
 
 from __future__ import annotations
@@ -73,7 +74,27 @@ def course_problems(course: Path) -> list[str]:
             elif any(m in student.read_text() for m in MARKERS):
                 problems.append(f"exercises/{name}/{notebook.name} holds "
                                 f"solutions: run 'ziptie release'")
-    return problems
+    return problems + student_problems(course)
+
+
+def student_problems(course: Path) -> list[str]:
+    """Released files a person changed: work belongs in ``work/``."""
+    from ziptie.release import RELEASE, WORK, files, read_record, sha256
+
+    record = read_record(course)
+    if not record:
+        return []
+    released = course / RELEASE
+    return [f"{RELEASE}/{rel.as_posix()} was changed: the next 'make' moves "
+            f"it to {WORK}/; work in {WORK}/ ('ziptie start "
+            f"{rel.parts[0]}')" for rel in files(released)
+            if record.get(f"{RELEASE}/{rel.as_posix()}") != sha256(
+                released / rel)]
+
+
+def _package_fix(name: str) -> str:
+    return (f"{name} is not installed: run 'make' in the course folder, "
+            f"then 'source .venv/bin/activate'")
 
 
 def sandbox_lines() -> None:
@@ -89,23 +110,26 @@ def sandbox_lines() -> None:
 
 def run(course: Path) -> int:
     """Print the report; return 1 when something is wrong."""
-    ok = True
+    fixes = []
     print(f"ziptie doctor: {course}")
     print(f"  {'platform':<14}{platform.platform()}")
     for name, version in versions().items():
         print(f"  {name:<14}{version or 'NOT INSTALLED'}")
-        ok &= version is not None or name == "jupyterlab"
+        if version is None:
+            fixes.append(_package_fix(name))
     try:
         from ziptie import device
 
         print(f"  {'device':<14}{device()}")
     except (ImportError, ValueError) as err:
         print(f"  {'device':<14}ERROR: {err}")
-        ok = False
+        fixes.append(f"no device: {err} (unset ZIPTIE_DEVICE to let "
+                     f"ziptie choose)")
     sandbox_lines()
-    problems = course_problems(course)
-    for problem in problems:
-        print(f"  problem: {problem}")
-    print("all good" if ok and not problems else "problems found")
+    fixes += course_problems(course)
+    for fix in fixes:
+        print(f"  fix: {fix}")
+    print("all good" if not fixes else
+          f"problems found: {len(fixes)} thing(s) to fix, one a line above")
     sys.stdout.flush()
-    return 0 if ok and not problems else 1
+    return 0 if not fixes else 1

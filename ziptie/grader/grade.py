@@ -261,8 +261,9 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
 
 def _known_assignments(course: Path) -> list[str]:
     folder = course / "solutions"
-    return sorted(p.name for p in folder.iterdir()
-                  if p.is_dir()) if folder.is_dir() else []
+    return sorted(p.name for p in folder.iterdir()  # not .ipynb_checkpoints
+                  if p.is_dir() and not p.name.startswith(".")
+                  ) if folder.is_dir() else []
 
 
 def _digest(*parts: bytes | str) -> str:

@@ -41,6 +41,9 @@ class Submission:
     path: Path | None
     notes: list[str] = field(default_factory=list)
     when: float = 0.0
+    #: When it was handed in, as the layout records it (nbgrader's
+    #: ``timestamp.txt``); None when the layout does not say.
+    timestamp: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -102,7 +105,8 @@ def _stem(name: str) -> tuple[str, int]:
     return stem, 0
 
 
-def _timestamp(folder: Path, fallback: float) -> float:
+def read_timestamp(folder: Path) -> datetime | None:
+    """The time in nbgrader's ``timestamp.txt`` in ``folder`` (UTC)."""
     stamp = folder / "timestamp.txt"
     if stamp.is_file():
         text = stamp.read_text(errors="replace").strip()
@@ -110,10 +114,15 @@ def _timestamp(folder: Path, fallback: float) -> float:
                     "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
             try:
                 return datetime.strptime(text, fmt).replace(
-                    tzinfo=timezone.utc).timestamp()
+                    tzinfo=timezone.utc)
             except ValueError:
                 continue
-    return fallback
+    return None
+
+
+def _timestamp(folder: Path, fallback: float) -> float:
+    stamp = read_timestamp(folder)
+    return stamp.timestamp() if stamp else fallback
 
 
 def find(root: Path, assignment: str, notebooks: list[str],
@@ -128,6 +137,7 @@ def find(root: Path, assignment: str, notebooks: list[str],
     candidates: dict[str, list[tuple[Path, str, int, float]]] = {}
     students: set[str] = set()
     unmatched: list[tuple[str, str]] = []
+    stamps: dict[Path, datetime | None] = {}   # nbgrader's timestamp.txt
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root)
         parts = list(rel.parts)
@@ -147,6 +157,7 @@ def find(root: Path, assignment: str, notebooks: list[str],
                                             f"{assignment}/"))
                 continue
             when = _timestamp(path.parent, path.stat().st_mtime)
+            stamps[path] = read_timestamp(path.parent)
         elif len(parts) == 2:
             student, name = _MOODLE.sub("", parts[0]), parts[1]
             when = path.stat().st_mtime
@@ -196,7 +207,7 @@ def find(root: Path, assignment: str, notebooks: list[str],
                                       f"older submission of {student}"))
             used.update(c[0] for c in hits)
             found.append(Submission(student, assignment, notebook, newest[0],
-                                    notes, newest[3]))
+                                    notes, newest[3], stamps.get(newest[0])))
         for path, *_ in mine:
             if path not in used:
                 unmatched.append((str(path.relative_to(root)),

@@ -61,7 +61,8 @@ def _grade(args: argparse.Namespace) -> int:
                     notebook_timeout=max(300.0, 5 * args.cell_timeout),
                     memory=args.memory_mb << 20)
     return grade(args.course or find_course(), args.submissions,
-                 args.assignment, args.workers, args.out, limits)
+                 args.assignment, args.workers, args.out, limits,
+                 duedate=args.duedate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", type=int, default=3072, metavar="MB",
                        help="memory (address space) of one sandbox "
                        "(default: 3072)")
+    grade.add_argument("--duedate", metavar="TIME", default=None,
+                       help="the assignment's due date (e.g. '2026-03-01 "
+                       "17:00:00 UTC'): submissions whose timestamp.txt is "
+                       "later are late, penalised as the course's nbgrader "
+                       "configuration says (default: the gradebook's)")
     grade.set_defaults(func=_grade)
     return parser
 

@@ -38,14 +38,8 @@ from ziptie.grader.assignment import (
     grade_cells,
     load_assignment,
 )
-from ziptie.grader.report import (
-    Result,
-    feedback_page,
-    gradebook_record,
-    gradebook_setup,
-    summary,
-    write_csv,
-)
+from ziptie.grader.gradebook import gradebook_record, gradebook_setup
+from ziptie.grader.report import Result, feedback_page, summary, write_csv
 from ziptie.grader.submissions import Submission, find, unzip
 from ziptie.grader.wire import from_json
 
@@ -161,8 +155,12 @@ def _known_assignments(course: Path) -> list[str]:
 
 def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
-          limits: sandbox.Limits | None = None, progress: bool = True) -> int:
-    """Grade every submission of one assignment; the exit status."""
+          limits: sandbox.Limits | None = None, progress: bool = True,
+          duedate: str | None = None) -> int:
+    """Grade every submission of one assignment; the exit status.
+
+    ``out`` becomes an nbgrader course (``ziptie.grader.gradebook``);
+    ``duedate`` is the assignment's, for late penalties."""
     course = course.resolve()
     submissions = submissions.resolve()
     names = _known_assignments(course)
@@ -201,8 +199,7 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
                 done[entry["key"]] = (entry["hash"], Result(**entry["result"]))
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by an interruption
-    db = out / "gradebook.db"
-    gradebook_setup(db, spec)
+    book = gradebook_setup(out, course, spec, duedate)
 
     def fingerprint(sub: Submission) -> str:
         h = hashlib.sha256(spec.digest.encode())
@@ -219,7 +216,8 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
             results[sub.key] = done[sub.key][1]
         else:
             todo.append((sub, digest))
-    gradebook_record(db, list(results.values()))
+    gradebook_record(book, [(s, results[s.key]) for s in found.submissions
+                            if s.key in results])
 
     iso = sandbox.isolation()
     hide = sandbox.hidden_paths(course, out, root, submissions,
@@ -266,7 +264,7 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
                                     "result": asdict(result)}) + "\n")
             state.flush()
             os.fsync(state.fileno())
-            gradebook_record(db, [result])
+            gradebook_record(book, [(sub, result)])
             if bar is not None:
                 bar.update(1)
     if bar is not None:

@@ -35,9 +35,10 @@ import json
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -86,6 +87,14 @@ class Book:
     assignment: Assignment
     released: NotebookNode
     config: Config
+    _open: Any = field(default=None, init=False, repr=False)
+
+    def gradebook(self):
+        """nbgrader's ``Gradebook``, opened on first use and kept open: one
+        database engine a run, which compiles each query once."""
+        if self._open is None:
+            self._open = _gradebook(self.db_url, self.config)
+        return self._open
 
     @property
     def db_url(self) -> str:
@@ -170,10 +179,10 @@ def gradebook_setup(out: Path, course: Path, assignment: Assignment,
     book = Book(out, assignment, nb, config)
     (out / "nbgrader_config.py").write_text(CONFIG.format(
         course=str(course), assignment=assignment.name), encoding="utf-8")
-    with _gradebook(book.db_url, config) as gb:
-        gb.update_or_create_assignment(
-            assignment.name, **({"duedate": due} if due else {}))
-        _save_cells(gb, book)
+    gb = book.gradebook()
+    gb.update_or_create_assignment(
+        assignment.name, **({"duedate": due} if due else {}))
+    _save_cells(gb, book)
     return book
 
 
@@ -235,8 +244,8 @@ def gradebook_record(book: Book,
     penalty."""
     import warnings
 
-    with _gradebook(book.db_url, book.config) as gb, \
-            warnings.catch_warnings():
+    gb = book.gradebook()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's, about nbgrader
         for sub, result in graded:
             nb = autograded(book, sub, result)

@@ -134,6 +134,8 @@ def graded(tmp_path_factory) -> Path:
          str(out), "--workers", "2", "--cell-timeout", "12", "--duedate", DUE],
         cwd=course, capture_output=True, text=True, timeout=600, env=_env())
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"nbgrader course: {out} (3 submission(s) wait for a person in " \
+        "nbgrader formgrader; 1 late)" in done.stdout
     return out
 
 

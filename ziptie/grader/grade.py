@@ -38,7 +38,11 @@ from ziptie.grader.assignment import (
     grade_cells,
     load_assignment,
 )
-from ziptie.grader.gradebook import gradebook_record, gradebook_setup
+from ziptie.grader.gradebook import (
+    gradebook_record,
+    gradebook_setup,
+    gradebook_status,
+)
 from ziptie.grader.report import Result, feedback_page, summary, write_csv
 from ziptie.grader.submissions import Submission, find, unzip
 from ziptie.grader.wire import from_json
@@ -279,6 +283,7 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     print(summary(ordered, found, spec, time.monotonic() - start,
                    len(todo)))
     print(f"grades: {out / 'grades.csv'}; feedback: {out / 'feedback'}")
+    print(gradebook_status(book))
     if not found.submissions:
         print("ziptie: no submissions found", file=sys.stderr)
         return 1

@@ -254,6 +254,16 @@ def gradebook_record(book: Book,
         _late_penalties(gb, book, [sub.student for sub, _ in graded])
 
 
+def gradebook_status(book: Book) -> str:
+    """One line for the instructor: where the nbgrader course is, how many
+    submissions wait for a person, how many are late."""
+    subs = book.gradebook().assignment_submissions(book.assignment.name)
+    waiting = sum(1 for s in subs if s.needs_manual_grade)
+    late = sum(1 for s in subs if s.total_seconds_late > 0)
+    return (f"nbgrader course: {book.out} ({waiting} submission(s) wait for "
+            f"a person in nbgrader formgrader; {late} late)")
+
+
 def _record(gb, book: Book, sub: Submission, result: Result,
             nb: NotebookNode | None) -> None:
     from nbgrader import utils

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DUE = "2026-03-01 17:00:00 UTC"
 EXPLAIN = "Because 2 (x + y) = 2 x + 2 y, double is linear."
 RUBRIC = "two points if linearity is named"
+BLANK = "zoë 李"   # hands in the released notebook; a name nbgrader must keep
 
 
 def _meta(gid: str, **kw) -> dict:
@@ -122,7 +123,7 @@ def graded(tmp_path_factory) -> Path:
              "2026-03-02 09:30:00.000000 UTC")
     _hand_in(batch, corpus.Case("ontime", "ok", 3, "", {
         "double": corpus.WRONG_DOUBLE}), None, "2026-03-01 12:00:00 UTC")
-    _hand_in(batch, corpus.Case("blank", "ok", 0, "", base="released"),
+    _hand_in(batch, corpus.Case(BLANK, "ok", 0, "", base="released"),
              None, None)
     _hand_in(batch, corpus.Case("broken", "invalid-notebook", 0, "",
                                 raw=b'{"cells": ['), None, None)
@@ -150,7 +151,7 @@ def test_the_gradebook_holds_times_points_and_manual_cells(graded):
         assert late.total_seconds_late == 16.5 * 3600
         assert gb.find_submission(corpus.ASSIGNMENT, "ontime"
                                   ).total_seconds_late == 0
-        assert gb.find_submission(corpus.ASSIGNMENT, "blank").timestamp \
+        assert gb.find_submission(corpus.ASSIGNMENT, BLANK).timestamp \
             is None
 
         def grade(student, gid):
@@ -167,8 +168,8 @@ def test_the_gradebook_holds_times_points_and_manual_cells(graded):
         assert grade("ontime", "test_double").auto_score == 0
         assert grade("ontime", "test_mse").auto_score == 2
         scores = {s: gb.find_submission(corpus.ASSIGNMENT, s).score
-                  for s in ("late", "ontime", "blank", "broken", "nobody")}
-        assert scores == {"late": 4, "ontime": 3, "blank": 0, "broken": 0,
+                  for s in ("late", "ontime", BLANK, "broken", "nobody")}
+        assert scores == {"late": 4, "ontime": 3, BLANK: 0, "broken": 0,
                           "nobody": 0}
         assert gb.find_submission_notebook(
             "fixture", corpus.ASSIGNMENT, "late").late_submission_penalty == 4
@@ -188,7 +189,7 @@ def test_formgrader_lists_every_submission_and_renders_it(graded):
                                 path=str(graded)).load_config()
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     subs = {s["student"]: s for s in api.get_submissions(corpus.ASSIGNMENT)}
-    assert set(subs) == {"late", "ontime", "blank", "broken", "nobody"}
+    assert set(subs) == {"late", "ontime", BLANK, "broken", "nobody"}
     assert {s for s in subs if not subs[s]["autograded"]} == {"broken"}
     assert subs["late"]["needs_manual_grade"]
     assert subs["late"]["timestamp"].startswith("2026-03-02T09:30:00")
@@ -197,7 +198,7 @@ def test_formgrader_lists_every_submission_and_renders_it(graded):
     assert assignment["display_duedate"].startswith("2026-03-01 17:00:00")
     notebooks = {n["student"]: n for n in api.get_notebook_submissions(
         corpus.ASSIGNMENT, "fixture")}
-    assert set(notebooks) == {"late", "ontime", "blank"}   # readable ones
+    assert set(notebooks) == {"late", "ontime", BLANK}   # readable ones
     assert notebooks["late"]["needs_manual_grade"]
 
     # The page a person grades on, as formgrader renders it.
@@ -217,7 +218,7 @@ def test_generate_feedback_and_export_run_on_it(graded):
     _nbgrader(graded, "generate_feedback", corpus.ASSIGNMENT)
     feedback = graded / "nbgrader_feedback"
     pages = {p.parts[-3]: p.read_text() for p in feedback.rglob("*.html")}
-    assert set(pages) == {"late", "ontime", "blank"}
+    assert set(pages) == {"late", "ontime", BLANK}
     assert EXPLAIN in pages["late"]
     assert "CheckFailed" in pages["ontime"]     # double is wrong
     assert "largest difference" in pages["ontime"]
@@ -229,7 +230,7 @@ def test_generate_feedback_and_export_run_on_it(graded):
     assert (graded / "grades.csv").read_text() == grades   # ziptie's stays
     with open(graded / "nbgrader_grades.csv", encoding="utf-8") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"late", "ontime", "blank", "broken", "nobody"}
+    assert set(rows) == {"late", "ontime", BLANK, "broken", "nobody"}
     assert rows["late"]["duedate"] == "2026-03-01 17:00:00"
     assert rows["late"]["timestamp"] == "2026-03-02 09:30:00"
     assert float(rows["late"]["raw_score"]) == 4
@@ -255,7 +256,7 @@ def test_no_hidden_test_rubric_or_check_reaches_the_notebooks(graded):
             assert RUBRIC not in text and secret not in text, path
             assert "rng.normal(size=shape)" not in text and "@task" not in \
                 text, path
-    blank = (graded / "autograded" / "blank" / corpus.ASSIGNMENT
+    blank = (graded / "autograded" / BLANK / corpus.ASSIGNMENT
              / corpus.NOTEBOOK).read_text()
     assert "return 2 * x" not in blank      # no solution filled in for them
     assert hidden and checks

@@ -424,10 +424,9 @@ def _write(book: Book, sub: Submission, nb: NotebookNode | None) -> None:
     handed in) and ``autograded/`` (``nb``, unless None), each with
     ``timestamp.txt`` when the time is known."""
     name = f"{book.notebook}.ipynb"
-    for step, data in [("submitted", sub.path.read_bytes() if sub.path
-                        else None),
-                       ("autograded", nbformat.writes(nb).encode()
-                        if nb is not None else None)]:
+    handed_in = sub.path.read_bytes() if sub.path is not None else None
+    graded = nbformat.writes(nb).encode() if nb is not None else None
+    for step, data in [("submitted", handed_in), ("autograded", graded)]:
         folder = book.out / step / sub.student / book.assignment.name
         stamp = folder / "timestamp.txt"
         if data is None:

@@ -98,21 +98,25 @@ def count_parameters(rng):
                close(expected, rtol=0, atol=0))
 
 
-def _mlp_matches(sizes, X):
-    """Its parameters have nn.Linear's shapes, in order, and model(X) is
-    Linear, ReLU, ..., Linear with those parameters."""
+def _mlp_matches(sizes, X, params):
+    """The model's own parameters took the values copied into them, in
+    nn.Linear's shapes and order, and model(X) is Linear, ReLU, ...,
+    Linear with those values (not with whatever it was made with)."""
     shapes = [s for a, b in pairwise(sizes) for s in [(b, a), (b,)]]
 
     def compare(values):
-        params, out = values[1], values[2]
-        got = [np.shape(p) for p in params]
+        out, read_back = values[-2], values[-1]
+        got = [np.shape(p) for p in read_back]
         if got != shapes:
             return (f"model.parameters() must yield W1, b1, W2, b2, ... of "
                     f"shapes {shapes}, got {got}; keep the layers in an "
                     f"nn.ModuleList or nn.Sequential")
-        pairs = [(np.asarray(W, dtype=float).T, b)
+        if close(params, rtol=1e-6, atol=1e-6)([read_back]):
+            return ("model.parameters() must yield the model's own "
+                    "parameters, the same tensors every time")
+        pairs = [(np.asarray(W).T, b)
                  for W, b in zip(params[0::2], params[1::2], strict=True)]
-        reason = close(_forward(X.numpy(), pairs), rtol=1e-4, atol=1e-5)(
+        reason = close(_forward(X.numpy(), pairs), rtol=1e-4, atol=1e-4)(
             [out])
         return reason and f"model(X) must be Linear, ReLU, ..., Linear " \
                           f"(no ReLU after the last) with its parameters: " \
@@ -125,8 +129,17 @@ def mlp_class(rng):
     for sizes in [[64, 32, 10], [3, 2], [5, 7, 4], [6, 6, 6, 2],
                   [4, 9, 3, 5, 3], _sizes(rng, 3)]:
         X = torch.from_numpy(rng.normal(size=(8, sizes[0]))).float()
-        probe = Probe.make("MLP", sizes).then("$0.parameters").then("$0", X)
-        yield probe, _mlp_matches(sizes, X)
+        params = [rng.normal(size=s).astype(np.float32)
+                  for a, b in pairwise(sizes) for s in [(b, a), (b,)]]
+        # $0 the model, $1 its parameters(), $2... each parameter in turn
+        probe = Probe.make("MLP", sizes).keep("$0.parameters")
+        for _ in params:
+            probe.keep("$1.__next__")
+        for k, value in enumerate(params):
+            probe.keep(f"${k + 2}.data.copy_", torch.from_numpy(value))
+        probe.then("$0", X).then("$0.parameters")
+        probe.text = f"MLP({sizes}), its parameters set, then model(X)"
+        yield probe, _mlp_matches(sizes, X, params)
 
 
 def _sequential(rng, sizes) -> nn.Sequential:

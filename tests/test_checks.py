@@ -1,12 +1,14 @@
-"""The probe language of ``ziptie.grader.probe``, run through ``ziptie.grader.runner``
-in this process (the sandbox around it is tested in test_sandbox.py)."""
+"""The probe language of ``ziptie.grader.probe``, run through
+``ziptie.grader.runner`` in this process (the sandbox around it is tested
+in test_sandbox.py)."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
-from ziptie.grader import runner
+from ziptie.grader import runner, tripwire
 from ziptie.grader.probe import Probe, close
 from ziptie.grader.wire import from_json, ref
 
@@ -60,32 +62,53 @@ def test_a_generator_comes_back_as_a_list():
     assert [v.shape for v in values[1]] == [(3, 2), (3,)]
 
 
-def test_forbidden_functions_raise_while_the_probe_runs_only():
+def _forbidden_run(name: str, names: list, namespace: dict, *args):
+    """Run ``name(*args)`` as a probe that forbids ``names``; what it
+    raised and the forbidden names it called."""
+    job = json.loads(json.dumps(Probe.call(name, *args).forbid(*names)
+                                .to_job()))
+    hits: list = []
+    forbidden = tripwire.Forbidden(job["forbid"])
+    with pytest.raises(PermissionError) as raised:
+        runner._run_probe(namespace, job, forbidden, hits)
+    assert sys.getprofile() is None        # the tripwire is gone afterwards
+    return str(raised.value), hits
+
+
+def test_forbidden_functions_are_caught_by_any_name():
     import torch.nn.functional as F
+    from torch.nn.functional import cross_entropy as bound_early
 
-    original = F.cross_entropy, torch.Tensor.log_softmax
-
-    def cheat(logits, y):
-        return F.cross_entropy(logits, y)
-
-    def honest(logits, y):
-        return logits.log_softmax(dim=1)[0, y[0]]
-
-    logits, y = torch.zeros(1, 3), torch.tensor([1])
     names = ["torch.nn.functional.cross_entropy", "torch.Tensor.log_softmax",
+             "torch.logsumexp", "torch._C._nn.cross_entropy_loss",
              "torch.nn.functional.no_such_function", "no_such_module.f"]
-    namespace = {"cheat": cheat, "honest": honest}
-    job = Probe.call("cheat", logits, y).forbid(*names).to_job()
-    with pytest.raises(AssertionError, match="functional.cross_entropy may "
-                                             "not be used"):
-        runner._run_probe(namespace, json.loads(json.dumps(job)))
-    assert (F.cross_entropy, torch.Tensor.log_softmax) == original
-    assert "log_softmax" not in vars(torch.Tensor)    # inherited, as before
-    job = Probe.call("honest", logits, y).forbid(*names).to_job()
-    with pytest.raises(AssertionError, match="log_softmax may not be used"):
-        runner._run_probe(namespace, json.loads(json.dumps(job)))
-    assert _run(Probe.call("honest", logits, y), namespace)[0] == \
-        pytest.approx(-np.log(3))
+    namespace = {
+        "direct": lambda z, y: F.cross_entropy(z, y),
+        "alias": lambda z, y: bound_early(z, y),
+        "module": lambda z, y: nn.CrossEntropyLoss()(z, y),
+        "private": lambda z, y: torch._C._nn.cross_entropy_loss(z, y),
+        "method": lambda z, y: z.log_softmax(dim=1)[0, y[0]],
+        "unbound": lambda z, y: torch.Tensor.log_softmax(z, 1)[0, y[0]],
+        "function": lambda z, y: torch.logsumexp(z, 1),
+        "honest": lambda z, y: (z - z.exp().sum(1, keepdim=True).log())
+        [0, y[0]],
+    }
+    logits, y = torch.zeros(1, 3), torch.tensor([1])
+    expected = {"direct": "torch.nn.functional.cross_entropy",
+                "alias": "torch.nn.functional.cross_entropy",
+                "module": "torch.nn.functional.cross_entropy",
+                "private": "torch._C._nn.cross_entropy_loss",
+                "method": "torch.Tensor.log_softmax",
+                "unbound": "torch.Tensor.log_softmax",
+                "function": "torch.logsumexp"}
+    for name, want in expected.items():
+        message, hits = _forbidden_run(name, names, namespace, logits, y)
+        assert hits == [want] and want in message, name
+    got = runner._run_probe(namespace, Probe.call("honest", logits, y)
+                            .forbid(*names).to_job(),
+                            tripwire.Forbidden(names), [])
+    assert from_json(got)[0] == pytest.approx(-np.log(3))
+    assert F.cross_entropy(logits, y).item() == pytest.approx(np.log(3))
 
 
 def test_close_compares_lists_item_by_item():
@@ -138,7 +161,6 @@ def test_a_classifier_is_measured_here_on_labels_never_sent(rng):
     from ziptie.grader.recipes import classifier
 
     X = torch.from_numpy(rng.normal(size=(20, 4))).float()
-    y = rng.integers(0, 3, size=20)
 
     class Mine:
         pass
@@ -146,25 +168,32 @@ def test_a_classifier_is_measured_here_on_labels_never_sent(rng):
     class Theirs(torch.optim.SGD):
         pass
 
-    def model_wrong_on(wrong):
-        """Logits that pick the label for all but the last ``wrong``."""
-        def model(X_sent):
-            assert torch.equal(X_sent, X)
-            labels = torch.as_tensor(y).clone()
-            if wrong:
-                labels[-wrong:] = (labels[-wrong:] + 1) % 3
-            return torch.nn.functional.one_hot(labels, 3).float()
-        return model
+    net = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    with torch.no_grad():
+        y = net(X).argmax(dim=1).numpy()      # the labels it gets right
+
+    class Lookup(nn.Sequential):
+        """Right answers behind the weights of another network."""
+
+        def forward(self, X_sent):
+            return torch.nn.functional.one_hot(torch.as_tensor(y), 3).float()
 
     probe, expect = classifier("Mine", 0.9, test=(X, y), classes=3)
     assert str(y.tolist()) not in json.dumps(probe.to_job())
     namespace = {"Mine": Mine, "optimizer": Mine(), "torch": torch,
-                 "model": model_wrong_on(2)}
+                 "model": net}
     assert expect(_run(probe, namespace)) is None
-    namespace["model"] = model_wrong_on(4)
-    assert "accuracy 0.800 is below 0.9" in expect(_run(probe, namespace))
-    namespace["model"] = lambda X_sent: torch.zeros(len(X_sent), 2)
-    assert "shape (20, 3)" in expect(_run(probe, namespace))
+    wrong = y.copy()
+    wrong[-4:] = (wrong[-4:] + 1) % 3
+    probe, expect = classifier("Mine", 0.9, test=(X, wrong), classes=3)
+    assert "accuracy 0.800 on the test images is below 0.9" in expect(
+        _run(probe, namespace))
+    namespace["model"] = Lookup(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    assert "the network its weights describe" in expect(_run(probe,
+                                                             namespace))
+    namespace["model"] = nn.Sequential(nn.Linear(4, 5), nn.ReLU(),
+                                       nn.Linear(5, 2))
+    assert "ending in 3 logits" in expect(_run(probe, namespace))
     namespace["optimizer"] = object()
     assert "your own Mine" in expect(_run(probe, namespace))
     w = torch.zeros(1, requires_grad=True)

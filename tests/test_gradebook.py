@@ -25,12 +25,17 @@ def test_the_submission_time_comes_from_nbgraders_timestamp(tmp_path):
         (folder / "a.ipynb").write_text("{}")
         if stamp:
             (folder / "timestamp.txt").write_text(stamp + "\n")
-    (tmp_path / "dee_1_2_a.ipynb").write_text("{}")   # an export: no time
     found = find(tmp_path, "01_a", ["a.ipynb"])
     times = {s.student: s.timestamp for s in found.submissions}
     assert times == {"ann": datetime(2026, 1, 2, 10, 0, 0, 250000,
                                      tzinfo=timezone.utc),
-                     "ben": None, "cy": None, "dee": None}
+                     "ben": None, "cy": None}
+    export = tmp_path / "export"                # a platform's: no time
+    export.mkdir()
+    (export / "dee_1_2_a.ipynb").write_text("{}")
+    (export / "timestamp.txt").write_text("2026-01-02 10:00:00 UTC")
+    [dee] = find(export, "01_a", ["a.ipynb"]).submissions
+    assert dee.path.name == "dee_1_2_a.ipynb" and dee.timestamp is None
 
 
 # --- a small class, graded, then handed to nbgrader's own tools ----------
@@ -39,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DUE = "2026-03-01 17:00:00 UTC"
 EXPLAIN = "Because 2 (x + y) = 2 x + 2 y, double is linear."
 RUBRIC = "two points if linearity is named"
+LIMITS = ["--workers", "2", "--cell-timeout", "12"]
 BLANK = "zoë 李"   # hands in the released notebook; a name nbgrader must keep
 
 
@@ -132,7 +138,7 @@ def graded(tmp_path_factory) -> Path:
         "no notebook")
     done = subprocess.run(
         [sys.executable, "-m", "ziptie.cli", "grade", str(batch), "--out",
-         str(out), "--workers", "2", "--cell-timeout", "12", "--duedate", DUE],
+         str(out), *LIMITS, "--duedate", DUE],
         cwd=course, capture_output=True, text=True, timeout=600, env=_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"nbgrader course: {out} (3 submission(s) wait for a person in " \
@@ -273,7 +279,7 @@ def test_a_rerun_keeps_what_a_person_graded(graded):
     course = graded.parent / "course"
     done = subprocess.run(
         [sys.executable, "-m", "ziptie.cli", "grade",
-         str(graded.parent / "class"), "--out", str(graded)],
+         str(graded.parent / "class"), "--out", str(graded), *LIMITS],
         cwd=course, capture_output=True, text=True, timeout=600, env=_env())
     assert done.returncode == 0 and "0 graded now" in done.stdout, done.stderr
     with Gradebook(url) as gb:
@@ -287,8 +293,9 @@ def test_a_rerun_keeps_what_a_person_graded(graded):
 
 
 def test_a_due_date_that_is_no_time_is_refused(tmp_path):
+    (tmp_path / "in").mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "grade", str(tmp_path),
+        [sys.executable, "-m", "ziptie.cli", "grade", str(tmp_path / "in"),
          "--out", str(tmp_path / "out"), "--duedate", "tomorrowish"],
         cwd=corpus.COURSE, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
@@ -346,5 +353,5 @@ def test_a_gradebook_with_cells_the_source_lost_is_refused(tmp_path):
     for cell in spec.source["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("grade_id") == "test_mse":
             cell["metadata"]["nbgrader"]["grade_id"] = "test_mse2"
-    with pytest.raises(SystemExit, match=r"no longer has \(test_mse\)"):
+    with pytest.raises(ValueError, match=r"no longer has \(test_mse\)"):
         gradebook_setup(tmp_path, corpus.COURSE, spec)

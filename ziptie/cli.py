@@ -18,6 +18,10 @@ from pathlib import Path
 
 from ziptie import __version__
 
+#: The layouts of ``ziptie grade`` (as ziptie.grader.submissions.LAYOUTS,
+#: here so that ``--help`` stays quick).
+LAYOUTS = ("auto", "nbgrader", "canvas", "moodle", "folders")
+
 
 def find_course(start: Path | None = None) -> Path:
     """The course root: the nearest folder upwards with nbgrader_config.py."""
@@ -62,7 +66,25 @@ def _grade(args: argparse.Namespace) -> int:
                     memory=args.memory_mb << 20)
     return grade(args.course or find_course(), args.submissions,
                  args.assignment, args.workers, args.out, limits,
-                 duedate=args.duedate)
+                 layout=args.layout, duedate=args.duedate)
+
+
+def _bounded(kind: type, low: float, high: float, unit: str):
+    """An argparse ``type=``: a number of ``kind`` in ``[low, high]``."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'whole ' if kind is int else ''}"
+                f"number") from None
+        if not low <= value <= high:   # also refuses nan
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: give {kind(low)} to "
+                f"{kind(high)} {unit}")
+        return value
+    parse.__name__ = kind.__name__   # argparse names it in its errors
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,25 +135,38 @@ def build_parser() -> argparse.ArgumentParser:
     grade = verbs.add_parser(
         "grade", help="autograde a class's submissions (instructors)",
         description="Grade every submission in a folder or .zip (nbgrader's "
-        "submitted/<student>/<assignment>/ layout, or the flat files a "
-        "learning-management system exports), each in an isolated sandbox, "
-        "in parallel. Writes grades.csv, the gradebook and one feedback "
-        "page per student; a rerun skips what is already graded.")
+        "submitted/<student>/<assignment>/ layout, or a Canvas or Moodle "
+        "export; see --layout), each in an isolated sandbox, in parallel. "
+        "Writes grades.csv (a row for every student, with the reason when "
+        "a file could not be graded), the gradebook and one feedback page "
+        "per student. A rerun reuses what was graded with the same "
+        "notebook, course files, limits and grader, and says why it "
+        "regrades the rest.")
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
                        help="a folder or a .zip of submitted notebooks")
     grade.add_argument("--assignment", metavar="NAME", default=None,
                        help="the assignment (default: the only one)")
-    grade.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="sandboxes at once (default: number of cores)")
+    grade.add_argument("--workers", type=_bounded(int, 1, 256, "workers"),
+                       default=None, metavar="N",
+                       help="sandboxes at once, 1 to 256 (default: number "
+                       "of cores)")
+    grade.add_argument("--layout", default="auto", choices=LAYOUTS,
+                       help="how the submissions name their students: "
+                       "nbgrader's submitted/<student>/<assignment>/, a "
+                       "Canvas or Moodle export, <student>/ folders, or "
+                       "auto (recognise one; refuse a mixture). See the "
+                       "README (default: auto)")
     grade.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="where grades, feedback and the gradebook go "
                        "(default: ./graded-<assignment>)")
-    grade.add_argument("--cell-timeout", type=float, default=60.0,
-                       metavar="SECONDS", help="time limit of one cell "
-                       "(default: 60)")
-    grade.add_argument("--memory-mb", type=int, default=3072, metavar="MB",
-                       help="memory (address space) of one sandbox "
-                       "(default: 3072)")
+    grade.add_argument("--cell-timeout", type=_bounded(
+                           float, 1, 3600, "seconds"), default=60.0,
+                       metavar="SECONDS", help="time limit of one cell, "
+                       "1 to 3600 (default: 60)")
+    grade.add_argument("--memory-mb", type=_bounded(
+                           int, 256, 1 << 20, "MB"), default=3072,
+                       metavar="MB", help="memory (address space) of one "
+                       "sandbox, 256 MB to 1 TB (default: 3072)")
     grade.add_argument("--duedate", metavar="TIME", default=None,
                        help="the assignment's due date (e.g. '2026-03-01 "
                        "17:00:00 UTC'): submissions whose timestamp.txt is "

@@ -107,23 +107,23 @@ def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
         Case("good", "ok", 4, "every answer right"),
         Case("wrong", "ok", 3, "double is wrong", {"double": WRONG_DOUBLE}),
         Case("stubs", "ok", 0, "nothing answered", base="released"),
-        Case("patch_numpy", "ok", 1, "np.allclose always True, wrong answers",
+        Case("patch_numpy", "flagged", 0, "np.allclose always True, wrong answers",
              {"setup": "", "double": "import numpy as np\n"
               "np.allclose = lambda *a, **k: True\n"
               "np.isclose = lambda *a, **k: True\n" + WRONG_DOUBLE,
               "mse": WRONG_MSE}),
-        Case("patch_torch", "ok", 2, "torch.allclose and assert patched",
+        Case("patch_torch", "flagged", 0, "torch.allclose and assert patched",
              {"double": "import torch, builtins\n"
               "torch.allclose = lambda *a, **k: True\n"
               "builtins.AssertionError = Warning\n" + WRONG_DOUBLE,
               "counter": "class Counter:\n    pass\n"}),
-        Case("ast_transformer", "ok", 0, "an AST transformer drops asserts",
+        Case("ast_transformer", "flagged", 0, "an AST transformer drops asserts",
              {"double": "import ast\nclass NoAssert(ast.NodeTransformer):\n"
               "    def visit_Assert(self, node):\n        return ast.Pass()\n"
               "get_ipython().ast_transformers.append(NoAssert())\n"
               + WRONG_DOUBLE, "mse": WRONG_MSE,
               "counter": "class Counter:\n    pass\n"}),
-        Case("input_transformer", "ok", 1, "later cells rewritten to pass",
+        Case("input_transformer", "flagged", 0, "later cells rewritten to pass",
              {"double": "def double(x):\n    return 2 * x\n"
               "get_ipython().input_transformers_cleanup.append(\n"
               "    lambda lines: ['pass\\n'])\n"}),
@@ -148,7 +148,7 @@ def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
              {"double": WRONG_DOUBLE}, edit="metadata"),
         Case("strip_metadata", "ok", 4, "no nbgrader metadata: every cell "
              "runs, tests included", edit="strip_metadata"),
-        Case("read_hidden", "ok", 3, "reads solutions and checks from disk",
+        Case("read_hidden", "flagged", 0, "reads solutions and checks from disk",
              {"double": "import glob, os\nfound = []\n"
               f"for p in [{str(solution)!r}, {str(checks)!r}]:\n"
               "    try:\n        found.append(open(p).read())\n"
@@ -176,19 +176,19 @@ def corpus(course: Path = COURSE, out: Path | None = None) -> list[Case]:
         Case("memory_creep", "memory-limit", 3, "grows until it breaks",
              {"counter": "held = []\nwhile True:\n"
               "    held.append(np.empty(50 * 2**20, dtype=np.uint8))\n"}),
-        Case("fork_bomb", "process-limit", 3, "forks forever",
+        Case("fork_bomb", "flagged", 0, "forks forever",
              {"counter": "import os\nwhile True:\n    os.fork()\n"}),
-        Case("exit", "crashed", 2, "os._exit in a cell",
+        Case("exit", "flagged", 0, "os._exit in a cell",
              {"+mse": "import os\nos._exit(3)\n",
               "mse": WRONG_MSE}),
-        Case("segfault", "crashed", 3, "the kernel dies",
+        Case("segfault", "flagged", 0, "the kernel dies",
              {"+counter": "import ctypes\nctypes.string_at(0)\n",
               "counter": "class Counter:\n    pass\n"}),
         Case("flood", "output-limit", 3, "gigabytes of output",
              {"+double": "import sys\nwhile True:\n"
               "    sys.stdout.write('x' * 2**20)\n",
               "counter": "Counter = 1\n"}),
-        Case("probe_exit", "crashed", 3, "dies when its function is called",
+        Case("probe_exit", "flagged", 0, "dies when its function is called",
              {"counter": "import os\nclass Counter:\n"
               "    def __init__(self, start=0):\n        os._exit(1)\n"}),
         Case("invalid_json", "invalid-notebook", 0, "not JSON",
@@ -222,7 +222,8 @@ def notebook_bytes(case: Case) -> bytes:
 
 def build(folder: Path, cases: list[Case] | None = None) -> list[Case]:
     """Write the cases in nbgrader's layout under ``folder``; plus a
-    student with no notebook at all (``missing``)."""
+    student with no notebook at all (``missing``) and one (``mallory``)
+    whose folder holds another student's path."""
     cases = cases if cases is not None else corpus()
     for case in cases:
         target = folder / "submitted" / case.student / ASSIGNMENT
@@ -231,4 +232,96 @@ def build(folder: Path, cases: list[Case] | None = None) -> list[Case]:
     missing = folder / "submitted" / "missing" / ASSIGNMENT
     missing.mkdir(parents=True, exist_ok=True)
     (missing / "README.txt").write_text("I forgot the notebook.\n")
+    # mallory hands in good's path with a newer timestamp.txt, and no
+    # notebook of her own: good keeps her grade, mallory is missing.
+    forged = folder / "submitted" / "mallory" / ASSIGNMENT / "good" / \
+        ASSIGNMENT
+    forged.mkdir(parents=True, exist_ok=True)
+    (forged / NOTEBOOK).write_bytes(notebook_bytes(
+        Case("mallory", "ok", 0, "", base="released")))
+    (forged / "timestamp.txt").write_text("2099-01-01 00:00:00.000000 UTC")
     return cases
+
+
+# --- a learning platform's export, broken and hostile -----------------------
+
+#: Zip fields changed after writing a member, so that its central
+#: directory lies the way a damaged or forged archive does.
+_BROKEN = {
+    "2011": ({"CRC": 1}, "unreadable", "bad CRC"),
+    "2012": ({"flag_bits": 1}, "unreadable", "encrypted"),
+    "2013": ({"compress_type": 9}, "unreadable", "compression method"),
+    "2014": ({"file_size": 50}, "unreadable", "bad CRC"),
+    "2015": ({"file_size": 10**12}, "refused", "more than the"),
+    "2016": ({"mode": 0o120777}, "refused", "symbolic link"),
+}
+WRAPPER = "Assignment 1 Submissions"
+
+
+@dataclass(frozen=True)
+class Row:
+    """What ``grades.csv`` must say of one student of the export."""
+
+    name: str
+    status: str
+    score: float
+    note: str = ""
+
+
+def _member(zf, name: str, data: bytes, how: dict) -> None:
+    import zipfile
+
+    how = dict(how)
+    info = zipfile.ZipInfo(f"{WRAPPER}/{name}",
+                           how.pop("date_time", (2026, 3, 1, 12, 0, 0)))
+    info.external_attr = how.pop("mode", 0o100644) << 16
+    zf.writestr(info, data)
+    for key, value in how.items():
+        setattr(zf.filelist[-1], key, value)
+
+
+def canvas_export(path: Path) -> dict[str, Row]:
+    """A Canvas export, wrapped in one top folder, holding honest students
+    next to every kind of broken or hostile file; the rows it must give,
+    by Canvas user id."""
+    import zipfile
+
+    good = notebook_bytes(Case("x", "ok", 4, ""))
+    wrong = notebook_bytes(Case("x", "ok", 3, "", {"double": WRONG_DOUBLE}))
+    noisy = notebook_bytes(Case("x", "ok", 4, "", {
+        "+double": "print('\\x1b[2J\\x1b]0;pwned\\x07 $0 cleared')"}))
+    rows = {"2001": Row("ann", "ok", 4),
+            "2002": Row("doejane", "ok", 4),
+            "2003": Row("doejane", "ok", 3),      # same name, not merged
+            "2004": Row("=SUM(A1)", "ok", 4),
+            "2005": Row("eve%1B[31m", "ok", 4),
+            "2017": Row("folder", "ok", 4),
+            "2018": Row("long", "ok", 4, "too long"),
+            "2019": Row("date", "ok", 4, "impossible date"),
+            "2020": Row("caf%E9%E9", "ok", 4),
+            "2021": Row("junk", "invalid-notebook", 0),
+            "2022": Row("dup", "ok", 4, "second file of the same name"),
+            "2023": Row("late", "ok", 4, "marked late by Canvas")}
+    with zipfile.ZipFile(path, "w") as zf:
+        for sid in ("2001", "2002", "2004"):
+            _member(zf, f"{rows[sid].name}_{sid}_1_fixture.ipynb", good, {})
+        _member(zf, "doejane_2003_1_fixture.ipynb", wrong, {})
+        _member(zf, "eve\x1b[31m_2005_1_fixture.ipynb", noisy, {})
+        for sid, (how, status, why) in _BROKEN.items():
+            _member(zf, f"broken{sid}_{sid}_1_fixture.ipynb", good, how)
+            rows[sid] = Row(f"broken{sid}", status, 0, why)
+        _member(zf, "folder_2017_1_fixture.ipynb", good, {})
+        _member(zf, "folder_2017_1_fixture.ipynb/x.ipynb", good, {})
+        _member(zf, "long_2018_1_" + "x" * 300 + ".ipynb", good, {})
+        _member(zf, "date_2019_1_fixture.ipynb", good,
+                {"date_time": (2026, 0, 0, 0, 0, 0)})
+        _member(zf, "caf\u00e9_2020_1_fixture.ipynb", good, {})
+        _member(zf, "junk_2021_1_fixture.ipynb", b'{"cells": [', {})
+        _member(zf, "dup_2022_1_fixture.ipynb", good, {})
+        _member(zf, "dup_2022_1_fixture.ipynb", wrong, {})
+        _member(zf, "late_late_2023_1_fixture.ipynb", good, {})
+        _member(zf, "../escape_2030_1_fixture.ipynb", good, {})
+        _member(zf, "notes.txt", b"read me", {})
+    data = path.read_bytes().replace("caf\u00e9".encode(), b"caf\xe9\xe9")
+    path.write_bytes(data)    # a name flagged UTF-8 that is not
+    return rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ziptie.grader.probe import Task, load
@@ -20,6 +20,9 @@ class Assignment:
     tasks: dict[str, Task]
     files: dict[str, bytes]  # released files the notebook may need
     digest: str
+    #: each task's solution cells: those between its test cell and the one
+    #: before it, by grade_id
+    solutions: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def max_points(self) -> dict[str, float]:
@@ -76,18 +79,28 @@ def load_assignment(course: Path, name: str) -> Assignment:
                             ).hexdigest()
     return Assignment(name, notebooks[0].name, source,
                       dict(sorted(tasks.items(), key=lambda kv: list(
-                          graded).index(kv[0]))), files, digest)
+                          graded).index(kv[0]))), files, digest,
+                      task_solutions(source))
 
 
-def cells_to_run(source: dict, submitted: dict) -> tuple[list[str], list[str]]:
-    """The code to run for a submission, and notes about what was changed.
+#: Where a cell to run comes from: ``COURSE`` (a locked cell, as the
+#: source has it), ``ADDED`` (a cell the student added), or the grade_id of
+#: the solution cell the student filled in.
+COURSE, ADDED = "course", "added"
+
+
+def runnable_cells(source: dict, submitted: dict
+                   ) -> tuple[list[tuple[str, str]], list[str]]:
+    """The code to run for a submission, each cell with where it comes
+    from, and notes about what was changed.
 
     The source decides what every cell is, by its ``grade_id``: locked
     cells run as the source has them, test cells never run, solution
     cells and cells the student added run as submitted.
     """
     known = grade_cells(source)
-    cells, notes = [], []
+    cells: list[tuple[str, str]] = []
+    notes: list[str] = []
     has_meta = False
     for cell in submitted.get("cells", []):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -96,19 +109,39 @@ def cells_to_run(source: dict, submitted: dict) -> tuple[list[str], list[str]]:
         gid = meta.get("grade_id") if isinstance(meta, dict) else None
         mine = known.get(gid)
         if mine is None:
-            cells.append(cell_text(cell.get("source", "")))
+            cells.append((cell_text(cell.get("source", "")), ADDED))
             continue
         has_meta = True
         role = mine["metadata"]["nbgrader"]
         if role.get("grade"):
             continue  # a test cell: the checks decide instead
         if role.get("solution"):
-            cells.append(cell_text(cell.get("source", "")))
+            cells.append((cell_text(cell.get("source", "")), str(gid)))
         elif mine.get("cell_type") == "code":
-            cells.append(cell_text(mine["source"]))
+            cells.append((cell_text(mine["source"]), COURSE))
     if not has_meta:
         notes.append("no cell of the assignment found by its grade_id: ran "
                      "every code cell of the notebook")
     return cells, notes
 
 
+def cells_to_run(source: dict, submitted: dict) -> tuple[list[str], list[str]]:
+    """The sources of :func:`runnable_cells`, and its notes."""
+    cells, notes = runnable_cells(source, submitted)
+    return [text for text, _ in cells], notes
+
+
+def task_solutions(source: dict) -> dict[str, list[str]]:
+    """For each graded test cell, the solution cells that come after the
+    test cell before it: the code the test is about."""
+    owned: dict[str, list[str]] = {}
+    pending: list[str] = []
+    last: list[str] = []
+    for cell in source.get("cells", []):
+        role = cell.get("metadata", {}).get("nbgrader", {})
+        if role.get("solution") and "grade_id" in role:
+            pending.append(role["grade_id"])
+        elif role.get("grade") and "grade_id" in role:
+            last, pending = (pending, []) if pending else (last, pending)
+            owned[role["grade_id"]] = last
+    return owned

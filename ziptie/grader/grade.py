@@ -1,4 +1,4 @@
-"""``ziptie grade``: autograde a class, in parallel, isolated, unfoolable.
+"""``ziptie grade``: autograde a class, in parallel, each notebook isolated.
 
 For each submission the grader
 
@@ -6,21 +6,30 @@ For each submission the grader
    the locked cells taken from the source notebook (as nbgrader restores
    them), and none of the test cells;
 2. draws the inputs of every check (``grading/<assignment>.py``) from a
-   generator seeded with a secret made at grading time;
+   generator seeded with a key the sandbox never sees and the submitted
+   file's content, and reads the student's cells for tampering and
+   forbidden shortcuts (``ziptie.grader.scan``);
 3. runs cells and calls in a sandbox of their own
    (``ziptie.grader.sandbox``) and gets plain JSON back;
-4. compares in its own process, where no student code runs, and records
-   the points in nbgrader's gradebook, ``grades.csv`` and the feedback.
+4. compares in its own process, where no student code runs, takes the
+   points of what the notebook's tripwires (``ziptie.grader.tripwire``)
+   or the reading caught, and records the points in nbgrader's gradebook,
+   ``grades.csv`` and the feedback.
 
-Each result is appended to ``results.jsonl`` as soon as it is known; a
-second run over the same ``--out`` skips every submission whose file (and
-checks) did not change, so an interrupted run resumes and a repeated run
-gives the same grades.
+Every student found gets a row in ``grades.csv``, whatever their file
+holds; nothing in one submission stops the run. Each result is journalled
+as soon as it is known and folded into ``results.jsonl`` at the end;
+``grades.csv`` and ``results.jsonl`` are written whole or not at all. A
+second run over the same ``--out`` reuses a result only when the notebook,
+the course files, the limits and the grader (``setup_key``) are the same,
+and says why it regrades the rest: an interrupted run resumes and a
+repeated run gives the same grades.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -31,24 +40,44 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ziptie.grader import sandbox
+from ziptie.grader import sandbox, scan
 from ziptie.grader.assignment import (
+    COURSE,
     Assignment,
-    cells_to_run,
     grade_cells,
     load_assignment,
+    runnable_cells,
 )
 from ziptie.grader.gradebook import (
+    Book,
     gradebook_record,
     gradebook_setup,
     gradebook_status,
 )
-from ziptie.grader.report import Result, feedback_page, summary, write_csv
-from ziptie.grader.submissions import Submission, find, unzip
+from ziptie.grader.probe import changed_inputs
+from ziptie.grader.report import (
+    Result,
+    clean,
+    csv_rows,
+    csv_text,
+    feedback_page,
+    summary,
+    write_atomic,
+)
+from ziptie.grader.submissions import (
+    Found,
+    LayoutError,
+    Submission,
+    find,
+    unzip,
+)
 from ziptie.grader.wire import from_json
 
 #: Unprivileged user ids for the sandboxes (one per worker) when root.
 UID_BASE = 210000
+#: Results as they come, for a run that is interrupted; folded into
+#: ``results.jsonl`` at the end.
+JOURNAL = "results.journal"
 
 
 def _seed(secret: str, *parts: str) -> int:
@@ -77,16 +106,12 @@ def _status(outcome: sandbox.Outcome) -> tuple[str, list[str]]:
     return status, details[:10]
 
 
-def grade_one(sub: Submission, assignment: Assignment, secret: str,
-              limits: sandbox.Limits, hide: list[str],
-              uid: int | None) -> Result:
-    """Grade one submission; never raises for anything the student did."""
-    result = Result(sub.student, sub.assignment, sub.notebook, "ok",
-                    {gid: 0.0 for gid in assignment.tasks},
-                    notes=list(sub.notes))
+def _read_notebook(sub: Submission, assignment: Assignment,
+                   result: Result) -> dict | None:
+    """The submitted notebook, or None with the result's status set."""
     if sub.path is None:
         result.status = "missing"
-        return result
+        return None
     try:
         submitted = json.loads(sub.path.read_bytes())
         if not isinstance(submitted, dict) or not isinstance(
@@ -95,7 +120,7 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     except (ValueError, RecursionError, UnicodeDecodeError) as err:
         result.status = "invalid-notebook"
         result.notes.append(f"not a notebook: {str(err)[:200]}")
-        return result
+        return None
     source_ids = {gid for gid, c in grade_cells(assignment.source).items()
                   if c["metadata"]["nbgrader"].get("solution")}
     their_ids = set(grade_cells(submitted))
@@ -103,53 +128,134 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
         result.status = "wrong-assignment"
         result.notes.append(f"none of the cells of {assignment.name} in "
                             f"{sub.path.name}")
-        return result
-    cells, notes = cells_to_run(assignment.source, submitted)
-    result.notes += notes
+        return None
+    return submitted
+
+
+def _draw(assignment: Assignment, secret: str, sub: Submission) -> list:
+    """Every check's cases, drawn from the key and the submission itself:
+    the same file meets the same inputs on every run, a changed one new
+    inputs, so that no answer can be looked up from an earlier run."""
+    import numpy as np
+
+    content = hashlib.sha256(sub.path.read_bytes()).hexdigest()
     cases = []
     for gid, task in assignment.tasks.items():
-        import numpy as np
-
-        rng = np.random.default_rng(_seed(secret, sub.student,
+        rng = np.random.default_rng(_seed(secret, content, sub.student,
                                           assignment.name, gid))
-        for probe, expect in task.draw(rng):
-            cases.append((gid, probe, expect))
-    job = {"cells": cells, "probes": [p.to_job() for _, p, _ in cases]}
+        cases += [(gid, probe, expect) for probe, expect in task.draw(rng)]
+    return cases
+
+
+def _review(cells: list[tuple[str, str]], cases: list,
+            assignment: Assignment) -> tuple[list[str], dict[str, str]]:
+    """What the student's cells hold that the grader refuses, read before
+    they run: tampering (costs every point), and per task, a function the
+    task forbids written in its own solution cell (costs that task)."""
+    forbidden = sorted({(name, gid) for gid, probe, _ in cases
+                        for name in probe.forbidden})
+    findings = scan.scan([(i, text) for i, (text, _) in enumerate(cells)],
+                         forbidden)
+    tampering = [str(f) for f in findings
+                 if f.task is None and cells[f.cell][1] != COURSE]
+    shortcuts: dict[str, str] = {}
+    for f in findings:
+        if f.task and cells[f.cell][1] in assignment.solutions.get(f.task,
+                                                                   []):
+            shortcuts.setdefault(f.task, str(f))
+    return tampering, shortcuts
+
+
+def _cell_forbid(cells: list[tuple[str, str]], cases: list,
+                 assignment: Assignment) -> dict[str, list[str]]:
+    """For each solution cell, what its tasks forbid: a task's shortcut
+    taken while the cell runs (training a model, say) counts too."""
+    names: dict[str, set[str]] = {}
+    for gid, probe, _ in cases:
+        for solution in assignment.solutions.get(gid, []):
+            names.setdefault(solution, set()).update(probe.forbidden)
+    return {str(k): sorted(names[origin]) for k, (_, origin)
+            in enumerate(cells) if names.get(origin)}
+
+
+def _cell_shortcuts(outcome: sandbox.Outcome, cells: list[tuple[str, str]],
+                    assignment: Assignment) -> dict[str, str]:
+    """The tasks whose solution cell called a function they forbid."""
+    failed: dict[str, str] = {}
+    for index, called in outcome.called.items():
+        for gid, solutions in assignment.solutions.items():
+            if cells[index][1] in solutions:
+                failed.setdefault(gid, f"cell {index + 1} called "
+                                       f"{', '.join(called)}, which this "
+                                       f"task forbids")
+    return failed
+
+
+def _reason(probe, expect, got: dict | None) -> str | None:
+    """Why one case failed, or None: decided here, from plain data."""
+    if got is None:
+        return f"{probe.text} did not run"
+    if got.get("forbidden"):
+        names = ", ".join(str(n) for n in got["forbidden"][:3])
+        return f"{probe.text} called {names}, which this task forbids"
+    if "error" in got or not isinstance(got.get("values"), list):
+        error = str(got.get("error", "no values came back"))[:300]
+        return ("not answered yet (NotImplementedError)"
+                if error.startswith("NotImplementedError")
+                else f"{probe.text} raised {error}")
+    try:
+        reason = changed_inputs(probe.steps, got.get("args_after")) or \
+            expect(from_json(got["values"]))
+    except Exception as err:  # noqa: BLE001 - odd data came back
+        reason = f"unusable result ({err})"
+    return reason and f"{probe.text}: {reason}"
+
+
+def grade_one(sub: Submission, assignment: Assignment, secret: str,
+              limits: sandbox.Limits, hide: list[str],
+              uid: int | None) -> Result:
+    """Grade one submission; never raises for anything the student did."""
+    result = Result(sub.student, sub.assignment, sub.notebook, "ok",
+                    {gid: 0.0 for gid in assignment.tasks},
+                    notes=list(sub.notes))
+    submitted = _read_notebook(sub, assignment, result)
+    if submitted is None:
+        return result
+    cells, notes = runnable_cells(assignment.source, submitted)
+    result.notes += notes
+    cases = _draw(assignment, secret, sub)
+    tampering, failed = _review(cells, cases, assignment)
+    job = {"cells": [text for text, _ in cells],
+           "cell_forbid": _cell_forbid(cells, cases, assignment),
+           "probes": [p.to_job() for _, p, _ in cases]}
     outcome = sandbox.run(job, {assignment.notebook: sub.path.read_bytes(),
                                 **assignment.files}, limits, hide, uid)
+    failed.update(_cell_shortcuts(outcome, cells, assignment))
     result.output = outcome.output
     result.seconds = outcome.seconds
     result.status, details = _status(outcome)
     result.notes += details
-    failed: dict[str, str] = {}
     for index, (gid, probe, expect) in enumerate(cases):
-        if gid in failed:
-            continue
-        got = outcome.probes.get(index)
-        reason = None
-        if got is None:
-            reason = f"{probe.text} did not run"
-        elif "error" in got or not isinstance(got.get("values"), list):
-            error = str(got.get("error", "no values came back"))[:300]
-            reason = ("not answered yet (NotImplementedError)"
-                      if error.startswith("NotImplementedError")
-                      else f"{probe.text} raised {error}")
-        else:
-            try:
-                reason = expect(from_json(got["values"]))
-            except Exception as err:  # noqa: BLE001 - odd data came back
-                reason = f"{probe.text}: unusable result ({err})"
+        if gid not in failed:
+            reason = _reason(probe, expect, outcome.probes.get(index))
             if reason:
-                reason = f"{probe.text}: {reason}"
-        if reason:
-            failed[gid] = reason
+                failed[gid] = reason
+    flags = tampering + outcome.flags
     for gid, task in assignment.tasks.items():
-        if gid in failed:
+        if flags:
+            result.reasons[gid] = "not graded: the notebook was flagged"
+        elif gid in failed:
             result.reasons[gid] = failed[gid]
         else:
             result.points[gid] = task.points
+    if flags or any("forbids" in r for r in result.reasons.values()):
+        result.status = "flagged"
+        result.notes = [f"flagged for review: {f}" for f in flags[:10]] + \
+            result.notes
     return result
 
+
+# -- the batch ----------------------------------------------------------------
 
 def _known_assignments(course: Path) -> list[str]:
     folder = course / "solutions"
@@ -157,16 +263,109 @@ def _known_assignments(course: Path) -> list[str]:
                   if p.is_dir()) if folder.is_dir() else []
 
 
-def grade(course: Path, submissions: Path, assignment: str | None = None,
-          workers: int | None = None, out: Path | None = None,
-          limits: sandbox.Limits | None = None, progress: bool = True,
-          duedate: str | None = None) -> int:
-    """Grade every submission of one assignment; the exit status.
+def _digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()
 
-    ``out`` becomes an nbgrader course (``ziptie.grader.gradebook``);
-    ``duedate`` is the assignment's, for late penalties."""
-    course = course.resolve()
-    submissions = submissions.resolve()
+
+def setup_key(spec: Assignment, limits: sandbox.Limits) -> dict[str, str]:
+    """What a grade depends on besides the notebook: the course files, the
+    limits and the grader's version (its own source, hashed)."""
+    import platform
+
+    import ziptie
+
+    package = Path(ziptie.__file__).parent
+    code = [p.read_bytes() for p in sorted(package.rglob("*.py"))]
+    files = [x for name, data in sorted(spec.files.items())
+             for x in (name, data)]
+    return {"course": _digest(spec.digest, *files),
+            "limits": _digest(json.dumps(asdict(limits), sort_keys=True)),
+            "grader": _digest(ziptie.__version__,
+                              platform.python_version(), *code)}
+
+
+_CHANGED = {"course": "the course files changed",
+            "limits": "the limits changed",
+            "grader": "the grader changed"}
+
+
+def _load_state(out: Path) -> dict[str, dict]:
+    """The results of earlier runs: ``results.jsonl``, then the journal of
+    an interrupted run; lines cut short are skipped."""
+    state: dict[str, dict] = {}
+    for path in (out / "results.jsonl", out / JOURNAL):
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8",
+                                   errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+                Result(**entry["result"])
+                state[entry["key"]] = entry
+            except (ValueError, KeyError, TypeError):
+                continue
+    return state
+
+
+def _file_key(sub: Submission) -> str:
+    """The submission as graded: its bytes, identity and notes. Raises
+    OSError when the file cannot be read."""
+    data = sub.path.read_bytes() if sub.path is not None else b""
+    return _digest(data, sub.status, sub.name, sub.student_id,
+                   json.dumps(sub.notes))
+
+
+def _why_regrade(entry: dict | None, file: str,
+                 setup: dict[str, str]) -> str:
+    """Why an earlier result cannot be reused ("" when it can)."""
+    if entry is None:
+        return "new"
+    if entry["result"].get("status") in ("grader-error", "not-graded"):
+        return "not graded last time"
+    if "file" not in entry:
+        return "graded by an older version of the grader"
+    if entry.get("file") != file:
+        return "the notebook changed"
+    old = entry.get("setup") or {}
+    for part, why in _CHANGED.items():
+        if old.get(part) != setup[part]:
+            return why
+    return ""
+
+
+def _plan(found_subs: list[Submission], state: dict[str, dict],
+          setup: dict[str, str]):
+    """Which results to reuse and which submissions to grade, and why."""
+    results: dict[str, Result] = {}
+    todo: list[tuple[Submission, str]] = []
+    why: dict[str, int] = {}
+    for sub in found_subs:
+        try:
+            file = _file_key(sub)
+        except OSError as err:
+            sub.status = "unreadable"
+            sub.notes.append(f"the file cannot be read ({err.strerror})")
+            sub.path, file = None, _file_key(sub)
+        reason = _why_regrade(state.get(sub.key), file, setup)
+        if reason:
+            todo.append((sub, file))
+            why[reason] = why.get(reason, 0) + 1
+        else:
+            results[sub.key] = Result(**state[sub.key]["result"])
+    return results, todo, why
+
+
+def _entry(sub: Submission, file: str, setup: dict[str, str],
+           result: Result) -> str:
+    return json.dumps({"key": sub.key, "file": file, "setup": setup,
+                       "result": asdict(result)}) + "\n"
+
+
+def _pick_assignment(course: Path, assignment: str | None) -> str:
     names = _known_assignments(course)
     if assignment is None:
         if len(names) != 1:
@@ -177,76 +376,144 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
         raise SystemExit(f"ziptie: no assignment {assignment!r} in "
                          f"solutions/; the assignments are: "
                          f"{', '.join(names) or 'none'}")
+    return assignment
+
+
+def _find(submissions: Path, out: Path, spec: Assignment, layout: str,
+          names: list[str]) -> Found:
+    """What the submissions hold; an unreadable zip is listed, not fatal."""
+    root, unzipped = submissions, None
+    try:
+        if submissions.is_file():
+            unzipped = unzip(submissions, out / "unzipped")
+            root = unzipped.root
+    except LayoutError as err:
+        return Found([], [(submissions.name, str(err))], submissions)
+    try:
+        return find(root, spec.name, [spec.notebook], names, layout,
+                    unzipped)
+    except LayoutError as err:
+        raise SystemExit(f"ziptie: {err}") from err
+
+
+def _missing(sub: Submission, spec: Assignment, status: str,
+             note: str = "") -> Result:
+    return Result(sub.student, sub.assignment, sub.notebook, status,
+                  {g: 0.0 for g in spec.tasks},
+                  notes=list(sub.notes) + ([note] if note else []),
+                  name=sub.name, student_id=sub.student_id)
+
+
+class _Batch:
+    """One grading run: the workers, the journal, the results."""
+
+    def __init__(self, spec: Assignment, secret: str,
+                 limits: sandbox.Limits, hide: list[str], workers: int,
+                 separate_user: bool):
+        self.spec, self.secret, self.limits = spec, secret, limits
+        self.hide, self.workers = hide, workers
+        self.uids: queue.Queue = queue.Queue()
+        for k in range(workers):
+            self.uids.put(UID_BASE + (os.getpid() % 1000) * 64 + k
+                          if separate_user else None)
+
+    def work(self, sub: Submission) -> Result:
+        """Grade ``sub``; never raises."""
+        if sub.status:   # the file could not be read: nothing to run
+            result = _missing(sub, self.spec, sub.status)
+        else:
+            uid = self.uids.get()
+            try:
+                result = grade_one(sub, self.spec, self.secret, self.limits,
+                                   self.hide, uid)
+            except Exception as err:  # noqa: BLE001 - the grader's fault
+                result = _missing(sub, self.spec, "grader-error",
+                                  f"{type(err).__name__}: {err}")
+            finally:
+                self.uids.put(uid)
+        result.name, result.student_id = sub.name, sub.student_id
+        return result
+
+    def run(self, todo, results, journal: Path, setup, record, bar) -> bool:
+        """Grade ``todo`` into ``results``; False when interrupted (what is
+        left gets a row saying so)."""
+        pool = concurrent.futures.ThreadPoolExecutor(self.workers)
+        futures = {pool.submit(self.work, sub): (sub, file)
+                   for sub, file in todo}
+        try:
+            with open(journal, "a", encoding="utf-8") as log:
+                log.write("\n")   # after a line an interruption cut short
+                for future in concurrent.futures.as_completed(futures):
+                    sub, file = futures[future]
+                    result = results[sub.key] = future.result()
+                    log.write(_entry(sub, file, setup, result))
+                    log.flush()
+                    os.fsync(log.fileno())
+                    record([result])
+                    if bar is not None:
+                        bar.update(1)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            for sub, _ in todo:
+                results.setdefault(sub.key, _missing(
+                    sub, self.spec, "not-graded", "the run was stopped "
+                    "before this one was graded: run again to grade it"))
+            return False
+        pool.shutdown()
+        return True
+
+
+def grade(course: Path, submissions: Path, assignment: str | None = None,
+          workers: int | None = None, out: Path | None = None,
+          limits: sandbox.Limits | None = None, progress: bool = True,
+          layout: str = "auto", duedate: str | None = None) -> int:
+    """Grade every submission of one assignment; the exit status.
+
+    Whatever the submissions hold, ``grades.csv`` and ``results.jsonl``
+    are written, with a row for every student found. ``out`` is also an
+    nbgrader course (``ziptie.grader.gradebook``); ``duedate`` is the
+    assignment's, for late penalties."""
+    course, submissions = course.resolve(), submissions.resolve()
+    assignment = _pick_assignment(course, assignment)
     if not submissions.exists():
         raise SystemExit(f"ziptie: no submissions at {submissions}")
     spec = load_assignment(course, assignment)
     out = (out or Path.cwd() / f"graded-{assignment}").resolve()
+    _check_places(submissions, out)
     out.mkdir(parents=True, exist_ok=True)
-    refused: list[tuple[str, str]] = []
-    root = submissions
-    if submissions.is_file():
-        root, refused = unzip(submissions, out / "unzipped")
-    found = find(root, assignment, [spec.notebook], names)
-    found.unmatched = sorted(found.unmatched + refused)
-    secret_file = out / "secret"
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_hex(32))
-        secret_file.chmod(0o600)
-    secret = secret_file.read_text().strip()
+    with _locked(out):
+        book = _Gradebook(out, course, spec, duedate)
+        found = _find(submissions, out, spec, layout,
+                      _known_assignments(course))
+        book.subs = {sub.key: sub for sub in found.submissions}
+        iso = sandbox.isolation()
+        hide = sandbox.hidden_paths(
+            course, out, found.root, submissions,
+            Path(sandbox.__file__).resolve().parents[2])
+        workers = max(1, workers or os.cpu_count() or 1)
+        batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
+                       hide, workers, iso.separate_user)
+        finished = _run(batch, found, out, progress, iso.describe(), book)
+    if not finished:
+        print("ziptie: stopped; run the same command again to grade the "
+              "rest", file=sys.stderr)
+        return 130
+    if not found.submissions:
+        print("ziptie: no submissions found", file=sys.stderr)
+        return 1
+    return 0
 
-    state_file = out / "results.jsonl"
-    done: dict[str, tuple[str, Result]] = {}
-    if state_file.exists():
-        for line in state_file.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-                done[entry["key"]] = (entry["hash"], Result(**entry["result"]))
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by an interruption
-    book = gradebook_setup(out, course, spec, duedate)
 
-    def fingerprint(sub: Submission) -> str:
-        h = hashlib.sha256(spec.digest.encode())
-        if sub.path is not None:
-            h.update(sub.path.read_bytes())
-        h.update(json.dumps(sub.notes).encode())
-        return h.hexdigest()
-
-    results: dict[str, Result] = {}
-    todo = []
-    for sub in found.submissions:
-        digest = fingerprint(sub)
-        if sub.key in done and done[sub.key][0] == digest:
-            results[sub.key] = done[sub.key][1]
-        else:
-            todo.append((sub, digest))
-    gradebook_record(book, [(s, results[s.key]) for s in found.submissions
-                            if s.key in results])
-
-    iso = sandbox.isolation()
-    hide = sandbox.hidden_paths(course, out, root, submissions,
-                                Path(sandbox.__file__).resolve().parents[2])
-    workers = max(1, workers or os.cpu_count() or 1)
-    uids: queue.Queue = queue.Queue()
-    for k in range(workers):
-        uids.put(UID_BASE + (os.getpid() % 1000) * 64 + k
-                 if iso.separate_user else None)
-    limits = limits or sandbox.Limits()
-
-    def work(sub: Submission) -> Result:
-        uid = uids.get()
-        try:
-            return grade_one(sub, spec, secret, limits, hide, uid)
-        except Exception as err:  # noqa: BLE001 - the grader's own fault
-            return Result(sub.student, sub.assignment, sub.notebook,
-                          "grader-error", {g: 0.0 for g in spec.tasks},
-                          notes=[f"{type(err).__name__}: {err}"])
-        finally:
-            uids.put(uid)
-
-    print(f"ziptie grade: {len(found.submissions)} submission(s) of "
-          f"{assignment}, {len(todo)} to grade, {workers} worker(s); "
-          f"sandbox: {iso.describe()}", file=sys.stderr)
+def _run(batch: _Batch, found: Found, out: Path, progress: bool,
+         isolation: str, book: _Gradebook) -> bool:
+    """Reuse what can be, grade the rest, write every file; False when
+    the run was stopped."""
+    spec = batch.spec
+    setup = setup_key(spec, batch.limits)
+    results, todo, why = _plan(found.submissions, _load_state(out), setup)
+    book.record(list(results.values()))
+    print(_header(found, spec, results, todo, why, batch.workers,
+                  isolation), file=sys.stderr)
     start = time.monotonic()
     bar = None
     if progress and todo:
@@ -254,37 +521,121 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
 
         bar = tqdm(total=len(todo), unit="notebook", file=sys.stderr,
                    desc="grading")
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool, \
-            open(state_file, "a", encoding="utf-8") as state:
-        if state.tell() and not state_file.read_bytes().endswith(b"\n"):
-            state.write("\n")  # after a line an interruption cut short
-        futures = {pool.submit(work, sub): (sub, digest)
-                   for sub, digest in todo}
-        for future in concurrent.futures.as_completed(futures):
-            sub, digest = futures[future]
-            result = future.result()
-            results[sub.key] = result
-            state.write(json.dumps({"key": sub.key, "hash": digest,
-                                    "result": asdict(result)}) + "\n")
-            state.flush()
-            os.fsync(state.fileno())
-            gradebook_record(book, [(sub, result)])
-            if bar is not None:
-                bar.update(1)
+    finished = batch.run(todo, results, out / JOURNAL, setup, book.record,
+                         bar)
     if bar is not None:
         bar.close()
+    files = {sub.key: file for sub, file in todo}
+    _finish(out, found, spec, results, setup, files, book)
+    print(clean(summary([results[s.key] for s in found.submissions], found,
+                        spec, time.monotonic() - start, len(todo))))
+    print(clean(f"grades: {out / 'grades.csv'}; feedback: "
+                f"{out / 'feedback'}"))
+    if book.book is not None:
+        print(clean(gradebook_status(book.book)))
+    return finished
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Hold ``out`` for this run: a second run on it is refused."""
+    import fcntl
+
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"ziptie: another ziptie grade is writing to "
+                             f"{out}; wait for it to end") from None
+        yield
+
+
+def _check_places(submissions: Path, out: Path) -> None:
+    """Refuse an ``--out`` that would be read as submissions, or whose
+    unpacking would delete them."""
+    if submissions.is_dir() and out.is_relative_to(submissions):
+        raise SystemExit(f"ziptie: the output folder {out} is inside the "
+                         f"submissions: give --out a folder outside "
+                         f"{submissions}")
+    if submissions.is_relative_to(out / "unzipped"):
+        raise SystemExit(f"ziptie: {submissions} is inside {out}/unzipped, "
+                         f"which grading rewrites: move it or give "
+                         f"another --out")
+
+
+def _secret(out: Path) -> str:
+    secret_file = out / "secret"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_hex(32))
+        secret_file.chmod(0o600)
+    return secret_file.read_text().strip()
+
+
+def _header(found: Found, spec: Assignment, results: dict, todo: list,
+            why: dict[str, int], workers: int, isolation: str) -> str:
+    lines = [f"ziptie grade: {len(found.submissions)} submission(s) of "
+             f"{spec.name}; layout {found.layout or 'none recognised'}; "
+             f"{workers} worker(s); sandbox: {isolation}"]
+    lines += [f"  {note}" for note in found.notes]
+    if results:
+        lines.append(f"  reusing {len(results)} result(s) of an earlier run "
+                     f"(same notebook, course files, limits and grader)")
+    if todo:
+        lines.append(f"  grading {len(todo)}: " + ", ".join(
+            f"{n} {w}" for w, n in sorted(why.items())))
+    return clean("\n".join(lines))
+
+
+class _Gradebook:
+    """nbgrader's course in ``out`` (``ziptie.grader.gradebook``); a
+    failure there is reported, not fatal (a bad ``--duedate`` is)."""
+
+    def __init__(self, out: Path, course: Path, spec: Assignment,
+                 duedate: str | None):
+        self.book: Book | None = None
+        self.error = ""
+        self.subs: dict[str, Submission] = {}
+        try:
+            self.book = gradebook_setup(out, course, spec, duedate)
+        except Exception as err:  # noqa: BLE001 - grades.csv still comes
+            self.error = f"{type(err).__name__}: {err}"
+
+    def record(self, results: list[Result]) -> None:
+        if self.book is None:
+            return
+        for result in results:
+            key = f"{result.student}/{result.assignment}/{result.notebook}"
+            sub = self.subs.get(key) or Submission(
+                result.student, result.assignment, result.notebook, None)
+            try:
+                gradebook_record(self.book, [(sub, result)])
+            except Exception as err:  # noqa: BLE001 - one row, not the run
+                result.notes.append(f"not in the gradebook "
+                                    f"({type(err).__name__}: {err})")
+
+
+def _finish(out: Path, found: Found, spec: Assignment,
+            results: dict[str, Result], setup: dict[str, str],
+            files: dict[str, str], book: _Gradebook) -> None:
+    """Write the feedback, ``grades.csv``, ``unmatched.csv`` and
+    ``results.jsonl`` (each whole or not at all); drop the journal."""
     ordered = [results[s.key] for s in found.submissions]
     for result in ordered:
-        feedback_page(out, result, spec)
-    write_csv(out / "grades.csv", ordered, spec)
-    (out / "unmatched.txt").write_text(
-        "".join(f"{name}\t{why}\n" for name, why in found.unmatched),
-        encoding="utf-8")
-    print(summary(ordered, found, spec, time.monotonic() - start,
-                   len(todo)))
-    print(f"grades: {out / 'grades.csv'}; feedback: {out / 'feedback'}")
-    print(gradebook_status(book))
-    if not found.submissions:
-        print("ziptie: no submissions found", file=sys.stderr)
-        return 1
-    return 0
+        try:
+            feedback_page(out, result, spec)
+        except OSError as err:
+            result.notes.append(f"no feedback page ({err.strerror})")
+    if book.error:
+        print(f"ziptie: the gradebook could not be written ({book.error}); "
+              f"grades.csv has every grade", file=sys.stderr)
+    write_atomic(out / "grades.csv", csv_text(ordered, spec))
+    write_atomic(out / "unmatched.csv", csv_rows(
+        [["file", "why it was not graded"], *map(list, found.unmatched)]))
+    state = _load_state(out)   # kept: students not in this run's input
+    for sub in found.submissions:
+        if sub.key in files:
+            state[sub.key] = json.loads(_entry(sub, files[sub.key], setup,
+                                               results[sub.key]))
+    lines = [json.dumps(entry) + "\n" for entry in state.values()]
+    write_atomic(out / "results.jsonl", "".join(lines))
+    (out / JOURNAL).unlink(missing_ok=True)

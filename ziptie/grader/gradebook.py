@@ -199,10 +199,9 @@ def _save_cells(gb, book: Book) -> None:
         gid for gid, c in cells.items() if utils.is_grade(c) or
         utils.is_task(c)}
     if stale:
-        raise SystemExit(f"ziptie: the gradebook in {book.out} grades cells "
-                         f"that {book.assignment.notebook} no longer has "
-                         f"({', '.join(sorted(stale))}): grade into a new "
-                         "--out")
+        raise ValueError(f"it grades cells that {book.assignment.notebook} "
+                         f"no longer has ({', '.join(sorted(stale))}): "
+                         f"grade into a new --out")
     for gid, cell in cells.items():
         points = float(cell.metadata.nbgrader.get("points", 0))
         if utils.is_grade(cell):

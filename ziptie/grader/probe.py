@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ziptie.grader.wire import Ref, to_json
+from ziptie.grader.wire import Ref, from_json, plain, to_json
 
 
 def _show(value: Any) -> str:
@@ -177,6 +177,51 @@ def _differ(got, want, rtol: float, atol: float) -> str | None:
         return f"expected {_show(want)}, got {_show(got)} (largest " \
                f"difference {worst:.3g})"
     return None
+
+
+def changed_inputs(steps: list[dict], after) -> str | None:
+    """Which data argument a call changed in place, from what the runner
+    sent back (``args_after``: for each call, its arguments once it
+    returned), or None when every input is as the grader sent it."""
+
+    if not isinstance(after, dict):
+        return "the inputs did not come back" if any(
+            "args" in s for s in steps) else None
+    for k, step in enumerate(steps):
+        sent = step.get("args")
+        got = after.get(str(k), [None] * len(sent or []))
+        if sent is None or not isinstance(got, list) or len(got) != len(
+                sent):
+            continue
+        for position, (before, now) in enumerate(zip(sent, got,
+                                                     strict=True)):
+            if now is None:
+                continue
+            try:
+                same = _same(plain(before), from_json(now))
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                return (f"it changed its argument {position + 1} in place; "
+                        f"leave the inputs as they are and return new "
+                        f"values")
+    return None
+
+
+def _same(a, b) -> bool:
+    import numpy as np
+
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(
+            a, b, strict=True))
+    if isinstance(a, dict) or isinstance(b, dict):
+        return isinstance(a, dict) and isinstance(b, dict) and \
+            a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    try:
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    except (TypeError, ValueError):
+        return a == b
+    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
 
 
 def close(expected, rtol: float = 1e-5, atol: float = 1e-8) -> Expect:

@@ -199,16 +199,36 @@ def _digits_test():
     return X, y.numpy()
 
 
-def classifier(optimizer: str, target: float, test=None,
-               classes: int = 10) -> tuple[Probe, Expect]:
+def _mlp_logits(weights: list, X) -> Any:
+    """Linear, ReLU, ..., Linear with ``weights`` (W1, b1, W2, b2, ...
+    in nn.Linear's layout) on ``X``, computed here; None if they do not
+    fit together."""
+    import numpy as np
+
+    H = np.asarray(X, dtype=np.float64)
+    try:
+        for k in range(0, len(weights), 2):
+            W, b = (np.asarray(v, dtype=np.float64) for v in weights[k:k + 2])
+            H = H @ W.T + b
+            if k + 2 < len(weights):
+                H = np.maximum(H, 0)
+    except (TypeError, ValueError):
+        return None
+    return H
+
+
+def classifier(optimizer: str, target: float, test=None, classes: int = 10,
+               linear: tuple[int, ...] = (0, 2)) -> tuple[Probe, Expect]:
     """A notebook's ``optimizer`` is an instance of its own class
     ``optimizer`` (a subclass counts) and not of ``torch.optim.Optimizer``,
-    and its ``model`` classifies the test images at ``target`` accuracy.
+    and its ``model``, an ``nn.Sequential`` whose ``linear`` layers are
+    separated by ReLUs, classifies the test images at ``target`` accuracy.
 
-    Only the images go to the sandbox (``test``: ``(X, y)``, the digits
-    test split by default); ``model(X)`` must give ``classes`` logits per
-    image, and the accuracy is computed here, from the logits that come
-    back and the labels the grader keeps::
+    The weights come back and the grader runs the network itself, on the
+    test images (``test``: ``(X, y)``, the digits test split by default)
+    whose labels it keeps; ``model(X)`` must agree with it, so a model that
+    is something else behind its forward (a lookup of memorised images,
+    say) earns nothing::
 
         @task("test_digits_sgd", points=2)
         def digits_sgd(rng):
@@ -220,9 +240,12 @@ def classifier(optimizer: str, target: float, test=None,
     y = np.asarray(y)
     probe = (Probe().hold("optimizer")
              .then(f"{optimizer}.__instancecheck__", ref(0))
-             .then("torch.optim.Optimizer.__instancecheck__", ref(0))
-             .then("model", X))
-    probe.text = "optimizer, then model(X_test)"
+             .then("torch.optim.Optimizer.__instancecheck__", ref(0)))
+    for k in linear:
+        probe.get(f"model.{k}.weight").get(f"model.{k}.bias")
+    probe.then("model", X)
+    probe.text = "optimizer, model's weights, then model(X_test)"
+    probe.forbid(*TORCH_OPTIM)     # nor while the solution cell trains
 
     def compare(values: list) -> str | None:
         if values[1] is not True:
@@ -230,16 +253,17 @@ def classifier(optimizer: str, target: float, test=None,
                     f"name optimizer")
         if values[2] is not False:
             return f"{optimizer} must be written by hand, not with torch.optim"
-        try:
-            logits = np.asarray(values[3], dtype=float)
-        except (TypeError, ValueError):
-            logits = np.zeros(0)
-        if logits.shape != (len(y), classes):
-            return (f"model(X_test) must give logits of shape ({len(y)}, "
-                    f"{classes})")
+        logits = _mlp_logits(values[3:-1], X)
+        if logits is None or logits.shape != (len(y), classes):
+            return (f"model must stay the network the notebook makes: "
+                    f"Linear, ReLU, Linear, ending in {classes} logits")
+        if close(logits, rtol=1e-3, atol=1e-3)(values[-1:]):
+            return ("model(X) must be the network its weights describe "
+                    "(Linear, ReLU, Linear), nothing else")
         accuracy = float(np.mean(logits.argmax(axis=1) == y))
         if accuracy < target:
-            return (f"test accuracy {accuracy:.3f} is below {target}: "
-                    f"train for more epochs, or try another learning rate")
+            return (f"accuracy {accuracy:.3f} on the test images is below "
+                    f"{target}: check your optimizer and training loop "
+                    f"on the validation split")
         return None
     return probe, compare

@@ -3,12 +3,15 @@
 ``python -m ziptie.grader.runner`` reads one job (JSON) from stdin::
 
     {"cells": ["source", ...], "skip_cells": [3], "cell_timeout": 60,
-     "probes": [{"steps": [...]}, ...], "skip_probes": [], "tests": [...]}
+     "cell_forbid": {"3": ["torch.optim.sgd.sgd", ...]},
+     "probes": [{"steps": [...]}, ...], "skip_probes": [], "key": "..."}
 
-and reports on file descriptor 3, one JSON object per line, as it goes::
+and reports on file descriptor 3, one JSON object per line, each line
+signed with the job's ``"key"`` (see ``Channel``), as it goes::
 
     {"event": "cell", "index": 0}                   a cell starts
-    {"event": "cell_done", "index": 0, "error": null | "Name: message"}
+    {"event": "cell_done", "index": 0, "error": null | "Name: message",
+     "forbidden": [names of forbidden functions the cell called]}
     {"event": "probe", "index": 0, "values": [...]} or "error": "..."
     {"event": "done"}
 
@@ -38,8 +41,16 @@ a value the grader sent::
 ``{"$nn": [layer, ...]}`` an ``nn.Sequential`` of ``Linear`` (weights
 given), ``ReLU``, ``Tanh`` and ``Sigmoid`` layers. A probe may carry
 ``"forbid": ["torch.optim.Optimizer.__init__", ...]``: while its steps run,
-those functions raise, as a notebook's test forbids a shortcut (best
-effort, like the test: the points still come from the returned data).
+a call of those functions, by any name, raises ``PermissionError`` and
+comes back as ``{"event": "probe", "forbidden": [names], ...}``.
+
+Before the first cell the runner adds the tripwires of
+``ziptie.grader.tripwire`` (an audit hook the notebook cannot remove), and
+each refusal comes back as ``{"event": "flag", "what": "..."}``. Nothing a
+notebook prints while it is probed is kept: standard output and error go
+to ``/dev/null`` before the first probe. The timer that ends a cell is
+Python's own ``default_int_handler``, so no function of this file is
+reachable from the notebook's objects.
 """
 
 from __future__ import annotations
@@ -50,20 +61,44 @@ import signal
 import sys
 import types
 
+from ziptie.grader import tripwire
+
 #: The process that reports; a forked child of the student's code never does.
 _ROOT_PID = os.getpid()
-_OUT = None
 
 
-class CellTimeout(Exception):
-    """Raised inside a cell that ran past the time limit of one cell."""
+#: What the grader reads for a cell or probe stopped by the timer.
+TIMEOUT = "CellTimeout: the cell ran past the time limit of one cell"
 
 
-def _emit(**message) -> None:
-    if os.getpid() != _ROOT_PID or _OUT is None:
-        return
-    _OUT.write(json.dumps(message, allow_nan=True) + "\n")
-    _OUT.flush()
+class Channel:
+    """The results channel (fd 3): one JSON event a line, each signed with
+    the run's key (HMAC-SHA256), so that the grader keeps only the lines
+    this runner wrote. The key comes on stdin and is held here only: no
+    global, no module attribute, nothing the notebook can name."""
+
+    def __init__(self, fd: int, key: str):
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self._key = key.encode()
+
+    def emit(self, **message) -> None:
+        if os.getpid() != _ROOT_PID or self._file is None:
+            return
+        data = json.dumps(message, allow_nan=True)
+        self._file.write(f"{sign(self._key, data)} {data}\n")
+        self._file.flush()
+
+    def forget(self) -> None:
+        """In a forked child: never write."""
+        self._file = None
+
+
+def sign(key: bytes, data: str) -> str:
+    """The signature of one event line."""
+    import hashlib
+    import hmac
+
+    return hmac.new(key, data.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _error_line(err: BaseException) -> str:
@@ -187,51 +222,29 @@ def _resolve(namespace: dict, kept: list, target: str):
     return obj
 
 
-def _refuse(name: str):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"{name} may not be used here")
-    return refuse
+def _is_data(value) -> bool:
+    """An argument the grader sent as plain data (arrays, numbers, lists),
+    not an object of the probe (``$ref``), a module or a generator."""
+    if isinstance(value, list):
+        return all(_is_data(v) for v in value)
+    if isinstance(value, dict):
+        return not {"$ref", "$nn", "$rng"} & set(value) and all(
+            _is_data(v) for v in value.values())
+    return True
 
 
-def _forbid(names: list) -> list:
-    """Make each dotted name raise; what to put back afterwards."""
-    import importlib
-
-    undo = []
-    for name in names:
-        parts = name.split(".")
-        owner = None
-        for cut in range(len(parts) - 1, 0, -1):
-            try:
-                owner = importlib.import_module(".".join(parts[:cut]))
-                break
-            except ImportError:
-                continue
-        try:
-            for part in parts[cut:-1]:
-                owner = getattr(owner, part)
-            if owner is None or not hasattr(owner, parts[-1]):
-                continue
-        except AttributeError:
-            continue
-        attr = parts[-1]
-        undo.append((owner, attr, vars(owner).get(attr, _refuse)))
-        setattr(owner, attr, _refuse(name))
-    return undo
-
-
-def _allow(undo: list) -> None:
-    for owner, attr, old in reversed(undo):
-        if old is _refuse:      # it was inherited: uncover it again
-            delattr(owner, attr)
-        else:
-            setattr(owner, attr, old)
-
-
-def _run_probe(namespace: dict, probe: dict) -> list:
+def _run_probe(namespace: dict, probe: dict,
+               forbidden: tripwire.Forbidden | None = None,
+               hits: list | None = None, after: dict | None = None) -> list:
+    """Run one probe's steps against ``namespace``; the values that come
+    back. While they run, a call of a ``forbidden`` function raises and is
+    appended to ``hits``; ``after`` receives, for each call, the data
+    arguments as they are once it returned (a function must not change
+    its inputs in place)."""
     kept: list = []
     values: list = []
-    undo = _forbid(probe.get("forbid", []))
+    if forbidden:
+        sys.setprofile(tripwire.profiler(forbidden, hits))
     try:
         for step in probe["steps"]:
             if "value" in step:
@@ -255,12 +268,17 @@ def _run_probe(namespace: dict, probe: dict) -> list:
                 values.append(raised)
                 continue
             if "args" in step:
-                obj = obj(*decode(step["args"], kept),
-                          **decode(step.get("kwargs", {}), kept))
+                args = decode(step["args"], kept)
+                obj = obj(*args, **decode(step.get("kwargs", {}), kept))
+                if after is not None:
+                    after[str(len(values))] = [
+                        encode(a) if _is_data(sent) else None
+                        for a, sent in zip(args, step["args"], strict=True)]
             kept.append(obj)
             values.append(encode(obj) if step.get("encode", True) else None)
     finally:
-        _allow(undo)
+        if forbidden:
+            sys.setprofile(None)
     return values
 
 
@@ -279,70 +297,125 @@ def _shell(namespace_dir: str):
     return InteractiveShell.instance(config=config)
 
 
-def _on_alarm(signum, frame):
-    raise CellTimeout("the cell ran past the time limit of one cell")
+def _start_timer(seconds: float) -> None:
+    """SIGALRM after ``seconds``, handled by Python's own handler (which
+    raises KeyboardInterrupt): the notebook can read the handler with
+    ``signal.getsignal``, and it leads nowhere."""
+    signal.signal(signal.SIGALRM, signal.default_int_handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _error_of(err: BaseException | None) -> str | None:
+    if err is None:
+        return None
+    if isinstance(err, KeyboardInterrupt):
+        return TIMEOUT
+    return _error_line(err)
 
 
 def _run_cell(shell, source: str, timeout: float) -> str | None:
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    _start_timer(timeout)
     try:
         result = shell.run_cell(source, store_history=False, silent=False)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    err = result.error_before_exec or result.error_in_exec
-    return None if err is None else _error_line(err)
+    return _error_of(result.error_before_exec or result.error_in_exec)
 
 
-def main() -> int:
-    global _OUT
-    job = json.loads(sys.stdin.read())
-    sys.stdin.close()
-    _OUT = os.fdopen(3, "w", encoding="utf-8")
-    os.register_at_fork(after_in_child=_forget_channel)
-    sys.path.insert(0, os.getcwd())
-    shell = _shell(os.getcwd())
+def _silence() -> None:
+    """Send what the notebook prints from now on to /dev/null."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+
+
+def _report_flags(out: Channel, hits: list, reported: list,
+                  where: str) -> None:
+    while len(reported) < len(hits):
+        what = str(hits[len(reported)])[:300]
+        reported.append(what)
+        out.emit(event="flag", what=f"{where}: {what}")
+
+
+def _run_cells(out: Channel, shell, job: dict, forbidden: dict,
+               hits: list, reported: list) -> None:
+    """Run the cells; while a solution cell runs, a function its task
+    forbids raises too (``forbidden``: cell index -> ``Forbidden``)."""
     skip = set(job.get("skip_cells", []))
     for index, source in enumerate(job["cells"]):
         if index in skip:
             continue
-        _emit(event="cell", index=index)
+        out.emit(event="cell", index=index)
+        called: list = []
+        if index in forbidden:
+            sys.setprofile(tripwire.profiler(forbidden[index], called))
         try:
             error = _run_cell(shell, source, job.get("cell_timeout", 60))
         except BaseException as err:  # noqa: BLE001 - a student's cell
-            error = _error_line(err)
+            error = _error_of(err)
+        finally:
+            sys.setprofile(None)
         if os.getpid() != _ROOT_PID:  # a child the student's code forked
             os._exit(0)
-        _emit(event="cell_done", index=index, error=error)
-    namespace = shell.user_ns
+        _report_flags(out, hits, reported, f"cell {index + 1}")
+        out.emit(event="cell_done", index=index, error=error,
+                 forbidden=[str(name) for name in called])
+
+
+def _run_probes(out: Channel, namespace: dict, job: dict, forbidden: dict,
+                hits: list, reported: list) -> None:
     skip = set(job.get("skip_probes", []))
     for index, probe in enumerate(job.get("probes", [])):
         if index in skip:
             continue
-        _emit(event="probe_start", index=index)
-        signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, job.get("cell_timeout", 60))
+        out.emit(event="probe_start", index=index)
+        called: list = []
+        after: dict = {}
+        _start_timer(job.get("cell_timeout", 60))
         try:
-            values = _run_probe(namespace, probe)
-            message = {"values": values}
+            message = {"values": _run_probe(namespace, probe,
+                                            forbidden.get(index), called,
+                                            after), "args_after": after}
         except BaseException as err:  # noqa: BLE001
-            message = {"error": _error_line(err)}
+            message = {"error": _error_of(err)}
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         if os.getpid() != _ROOT_PID:
             os._exit(0)
+        if called:
+            message["forbidden"] = [str(name) for name in called]
+        _report_flags(out, hits, reported, "while probed")
         try:
-            _emit(event="probe", index=index, **message)
+            out.emit(event="probe", index=index, **message)
         except (TypeError, ValueError) as err:
-            _emit(event="probe", index=index, error=_error_line(err))
-    _emit(event="done")
-    sys.stdout.flush()
+            out.emit(event="probe", index=index, error=_error_line(err))
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    sys.stdin.close()
+    out = Channel(3, str(job.pop("key", "")))
+    os.register_at_fork(after_in_child=out.forget)
+    sys.path.insert(0, os.getcwd())
+    shell = _shell(os.getcwd())
+    # Resolved before any student code runs, so no rebinding can hide them.
+    forbidden = {k: tripwire.Forbidden(p["forbid"])
+                 for k, p in enumerate(job.get("probes", []))
+                 if p.get("forbid")}
+    in_cells = {int(k): tripwire.Forbidden(names)
+                for k, names in job.get("cell_forbid", {}).items()}
+    hits: list = []
+    reported: list = []
+    namespace = shell.user_ns       # the one the cells fill: no stand-in
+    tripwire.install_audit_hook(hits)
+    _run_cells(out, shell, job, in_cells, hits, reported)
+    _silence()
+    _run_probes(out, namespace, job, forbidden, hits, reported)
+    out.emit(event="done")
     os._exit(0)
-
-
-def _forget_channel() -> None:
-    global _OUT
-    _OUT = None
 
 
 if __name__ == "__main__":

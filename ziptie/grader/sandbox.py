@@ -28,8 +28,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import hmac
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -39,6 +41,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ziptie.grader.runner import sign
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,10 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     output: str = ""
     seconds: float = 0.0
+    #: what the notebook's tripwires refused (``ziptie.grader.tripwire``)
+    flags: list[str] = field(default_factory=list)
+    #: by cell, the functions its task forbids that it called
+    called: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -241,13 +249,16 @@ def hidden_paths(*roots: Path) -> list[str]:
 class _Reader(threading.Thread):
     """Drain a pipe; keep the first ``keep`` bytes, count the rest."""
 
-    def __init__(self, stream, keep: int, lines: bool = False):
+    def __init__(self, stream, keep: int, lines: bool = False,
+                 key: bytes = b""):
         super().__init__(daemon=True)
         self.stream, self.keep, self.lines = stream, keep, lines
+        self.key = key              # events must be signed with it
         self.data = bytearray()
         self.total = 0
         self.events: list[dict] = []
         self.bad = 0
+        self.forged = 0
 
     def run(self) -> None:
         if self.lines:
@@ -272,8 +283,13 @@ class _Reader(threading.Thread):
                 buffer.clear()
 
     def _parse(self, line: bytes) -> None:
+        mac, _, data = line.partition(b" ")
+        expected = sign(self.key, data.decode("utf-8", "replace"))
+        if not hmac.compare_digest(mac, expected.encode()):
+            self.forged += 1        # not written by the runner
+            return
         try:
-            event = json.loads(line)
+            event = json.loads(data)
         except (ValueError, RecursionError):
             self.bad += 1
             return
@@ -302,6 +318,7 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
                        "notebook_timeout": limits.notebook_timeout}}
     read_events, write_events = os.pipe()
     spec["channel"] = write_events
+    key = secrets.token_hex(16)
     command = [*iso.prefix, sys.executable, "-I", "-m",
                "ziptie.grader.sandbox", json.dumps(spec)]
     start = time.monotonic()
@@ -314,11 +331,12 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
     )
     os.close(write_events)
     output = _Reader(proc.stdout, limits.output)
-    events = _Reader(os.fdopen(read_events, "rb"), 64 << 20, lines=True)
+    events = _Reader(os.fdopen(read_events, "rb"), 64 << 20, lines=True,
+                     key=key.encode())
     output.start()
     events.start()
     with contextlib.suppress(BrokenPipeError):
-        proc.stdin.write(json.dumps(job).encode())
+        proc.stdin.write(json.dumps(dict(job, key=key)).encode())
         proc.stdin.close()
     outcome = Outcome()
     current_since = start
@@ -355,6 +373,8 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
         kind, index = event.get("event"), event.get("index")
         if kind == "done":
             outcome.finished = True
+        elif kind == "flag":
+            outcome.flags.append(str(event.get("what"))[:300])
         elif not isinstance(index, int):
             continue
         elif kind == "cell":
@@ -362,11 +382,17 @@ def _once(job: dict, scratch: Path, limits: Limits, hide: list[str],
         elif kind == "cell_done":
             error = event.get("error")
             outcome.cells[index] = str(error)[:500] if error else None
+            if event.get("forbidden"):
+                outcome.called[index] = [str(n)[:100]
+                                         for n in event["forbidden"][:5]]
         elif kind == "probe_start":
             outcome.probes.setdefault(index, {"error": "did not finish"})
         elif kind == "probe":
-            outcome.probes[index] = {k: event[k] for k in ("values", "error")
-                                     if k in event}
+            outcome.probes[index] = {k: event[k] for k in (
+                "values", "error", "forbidden", "args_after") if k in event}
+    if events.forged:
+        outcome.flags.append(f"{events.forged} line(s) on the results "
+                             f"channel that the grader's runner did not write")
     if not outcome.finished and not outcome.problems:
         code = proc.returncode
         why = f"signal {-code}" if code and code < 0 else f"exit status {code}"
@@ -409,7 +435,9 @@ def run(job: dict, files: dict[str, bytes], limits: Limits = Limits(),
             merged.seconds += outcome.seconds
             merged.output += outcome.output
             merged.problems += outcome.problems
+            merged.flags += outcome.flags[:20]
             merged.cells.update(outcome.cells)
+            merged.called.update(outcome.called)
             merged.probes.update(outcome.probes)
             merged.finished = outcome.finished
             blame = _last_started(outcome)

@@ -115,3 +115,18 @@ def from_json(value: Any, depth: int = 0) -> Any:
         return {str(k): from_json(v, depth + 1) for k, v in value.items()}
     raise ValueError(f"unexpected {type(value).__name__}")
 
+
+
+def plain(value: Any) -> Any:
+    """An input as :func:`to_json` sent it, as :func:`from_json` reads
+    what comes back (a tuple as a list, arrays as NumPy arrays)."""
+    if isinstance(value, dict) and "$tuple" in value:
+        return [plain(v) for v in value["$tuple"]]
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict) and ("$nd" in value or "$pt" in value):
+        return from_json({k: v for k, v in value.items()
+                          if k in ("$nd", "$pt", "dtype")})
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,108 @@
+"""The grader's reading of the student's cells (``ziptie.grader.scan``):
+every spelling of tampering and of a forbidden function is found, and the
+course's own notebooks, solutions and try-it cells alike, hold none."""
+
+import json
+
+import numpy as np
+import pytest
+
+import autograde
+from ziptie.grader.assignment import load_assignment, runnable_cells
+from ziptie.grader.scan import scan
+
+#: Cells that tamper, and what the finding must say.
+TAMPERING = {
+    "import os\nos.write(3, b'{}')": "uses os.write",
+    "import os as o\no._exit(0)": "uses os._exit",
+    "from os import write as w\nw(3, b'')": "uses os.write",
+    "from os import *": "imports * from os",
+    "import sys\nsys._getframe(1).f_locals": "uses sys._getframe",
+    "import sys\nsys.modules['__main__']": "uses sys.modules",
+    "import gc\ngc.get_objects()": "uses gc",
+    "import ctypes": "uses ctypes",
+    "import inspect": "uses inspect",
+    "import threading": "uses threading",
+    "from ziptie.grader import runner": "uses ziptie.grader",
+    "f.__globals__['_OUT']": "reads the attribute __globals__",
+    "().__class__.__bases__[0].__subclasses__()": "__subclasses__",
+    "x = e.__traceback__.tb_frame": "tb_frame",
+    "getattr(os, 'wr' + 'ite')": "calls getattr with a computed name",
+    "getattr(f, '__globals__')": "reads the attribute __globals__",
+    "exec('x = 1')": "uses exec",
+    "eval('1')": "uses eval",
+    "__import__('os')": "uses __import__",
+    "get_ipython().user_ns": "uses get_ipython",
+    "!cat /proc/self/cmdline": "runs the command '!cat /proc/self/cmdline'",
+    "%run other.py": "runs the command '%run other.py'",
+    "import torch\ntorch._C._nn.cross_entropy_loss": "private",
+    "import torch\ntorch.ops.aten.nll_loss_forward": "uses torch.ops",
+    "import numpy as np\nnp.allclose = lambda *a, **k: True":
+        "replaces numpy.allclose",
+    "import builtins\nbuiltins.AssertionError = Warning": "builtins",
+    "import json.encoder": "json.encoder",
+    "name = 'f_back'": "names 'f_back'",
+}
+
+#: Ways to reach torch's cross_entropy in a task that forbids it.
+FORBIDDEN = [
+    "import torch.nn.functional as F\n"
+    "def cross_entropy_torch(z, y):\n    return F.cross_entropy(z, y)",
+    "from torch.nn.functional import cross_entropy as ce\n"
+    "def cross_entropy_torch(z, y):\n    return ce(z, y)",
+    "import torch\nhelper = torch.nn.functional.cross_entropy\n"
+    "def cross_entropy_torch(z, y):\n    return helper(z, y)",
+    "def cross_entropy_torch(z, y):\n"
+    "    return -z.log_softmax(1)[range(len(y)), y].mean()",
+]
+
+
+@pytest.mark.parametrize("cell", TAMPERING)
+def test_tampering_is_found_in_any_spelling(cell):
+    found = scan([(0, cell)])
+    assert any(TAMPERING[cell] in str(f) and f.task is None
+               for f in found), found
+
+
+@pytest.mark.parametrize("cell", FORBIDDEN)
+def test_a_forbidden_function_is_found_by_any_name(cell):
+    forbidden = [("torch.nn.functional.cross_entropy", "test_ce"),
+                 ("torch.Tensor.log_softmax", "test_ce")]
+    found = scan([(3, cell)], forbidden)
+    assert [f.task for f in found] and {f.task for f in found} == \
+        {"test_ce"}, found
+    assert all(f.cell == 3 and "which this task forbids" in str(f)
+               for f in found)
+
+
+def test_a_finding_says_where():
+    found = scan([(0, "x = 1"), (1, "y = 2\nimport os\nos.dup(1)")])
+    assert [str(f) for f in found] == ["cell 2, line 3: uses os.dup"]
+
+
+def test_honest_code_of_every_kind_is_not_flagged():
+    cells = ["import os\nprint(os.path.join('a', 'b'), os.getcwd())",
+             "import sys\nprint(sys.version)\nsys.stdout.flush()",
+             "class SGD:\n    def __init__(self, params, lr):\n"
+             "        self._params = list(params)\n"
+             "        super().__init__()\n"
+             "    def __repr__(self):\n        return f'SGD({self._lr})'",
+             "h = getattr(model, 'lr')\nsetattr(model, 'lr', 0.1)",
+             "import torch\ntorch.backends.cudnn.deterministic = True",
+             "def softmax(z):\n    z = z - z.max(axis=1, keepdims=True)\n"
+             "    e = np.exp(z)\n    return e / e.sum(axis=1, keepdims=True)"]
+    assert scan(list(enumerate(cells))) == []
+
+
+@pytest.mark.parametrize("assignment", autograde.assignments())
+def test_no_cell_of_a_solution_notebook_is_flagged(assignment):
+    spec = load_assignment(autograde.ROOT, assignment)
+    notebook = json.loads(json.dumps(autograde.filled(assignment)))
+    cells, _ = runnable_cells(spec.source, notebook)
+    forbidden = sorted({(name, gid) for gid, task in spec.tasks.items()
+                        for probe, _ in task.draw(np.random.default_rng(0))
+                        for name in probe.forbidden})
+    found = scan(list(enumerate(text for text, _ in cells)), forbidden)
+    counted = [f for f in found if f.task is None or cells[f.cell][1] in
+               spec.solutions.get(f.task, [])]
+    assert counted == [], counted

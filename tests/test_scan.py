@@ -35,6 +35,8 @@ TAMPERING = {
     "get_ipython().user_ns": "uses get_ipython",
     "!cat /proc/self/cmdline": "runs the command '!cat /proc/self/cmdline'",
     "%run other.py": "runs the command '%run other.py'",
+    "!pip install x; cat /proc/1/environ":
+        "runs the command '!pip install x; cat /proc/1/environ'",
     "import torch\ntorch._C._nn.cross_entropy_loss": "private",
     "import torch\ntorch.ops.aten.nll_loss_forward": "uses torch.ops",
     "import numpy as np\nnp.allclose = lambda *a, **k: True":
@@ -90,7 +92,10 @@ def test_honest_code_of_every_kind_is_not_flagged():
              "h = getattr(model, 'lr')\nsetattr(model, 'lr', 0.1)",
              "import torch\ntorch.backends.cudnn.deterministic = True",
              "def softmax(z):\n    z = z - z.max(axis=1, keepdims=True)\n"
-             "    e = np.exp(z)\n    return e / e.sum(axis=1, keepdims=True)"]
+             "    e = np.exp(z)\n    return e / e.sum(axis=1, keepdims=True)",
+             "%matplotlib inline\n%config InlineBackend.figure_format = "
+             "'retina'\n%load_ext autoreload\n%autoreload 2",
+             "%timeit softmax(z)\n!pip install ziptie\n%pip install torch"]
     assert scan(list(enumerate(cells))) == []
 
 
@@ -106,3 +111,13 @@ def test_no_cell_of_a_solution_notebook_is_flagged(assignment):
     counted = [f for f in found if f.task is None or cells[f.cell][1] in
                spec.solutions.get(f.task, [])]
     assert counted == [], counted
+
+
+def test_installs_are_not_run_and_the_cell_still_parses():
+    from ziptie.grader.scan import without_installs
+
+    cell = "if True:\n    !pip install ziptie\n%pip install torch\nx = 1"
+    kept = without_installs(cell)
+    assert "pip install ziptie" in kept and "x = 1" in kept
+    assert scan([(0, kept)]) == []
+    compile(kept.replace("%", "#"), "cell", "exec")

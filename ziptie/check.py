@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Seconds one cell may run before it counts as failed.
-CELL_TIMEOUT = 120
+from ziptie.grader.sandbox import Limits
+
+#: Seconds one cell may run before it counts as failed (the grader's).
+CELL_TIMEOUT = Limits().cell_timeout
 #: The unprivileged user id the sandbox runs as when ``check`` runs as root.
 _UID = 209999
 
@@ -27,7 +29,7 @@ class TaskResult:
     reason: str = ""
 
 
-def run(path: Path, timeout: int = CELL_TIMEOUT) -> list[TaskResult]:
+def run(path: Path, timeout: float = CELL_TIMEOUT) -> list[TaskResult]:
     """Execute the notebook at ``path``; the result of every graded cell.
 
     It runs in the same sandbox as ``ziptie grade`` (``ziptie.grader.sandbox``):
@@ -46,8 +48,7 @@ def run(path: Path, timeout: int = CELL_TIMEOUT) -> list[TaskResult]:
     files = {p.name: p.read_bytes() for p in path.parent.iterdir()
              if p.is_file() and p.stat().st_size < (50 << 20)}
     files[path.name] = path.read_bytes()
-    limits = sandbox.Limits(cell_timeout=timeout,
-                            notebook_timeout=max(300, 10 * timeout))
+    limits = sandbox.Limits(cell_timeout=timeout)
     iso = sandbox.isolation()
     outcome = sandbox.run({"cells": cells, "probes": []}, files, limits,
                           uid=_UID if iso.separate_user else None)

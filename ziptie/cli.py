@@ -17,6 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ziptie import __version__
+from ziptie.grader.sandbox import Limits
+
+#: The one set of default limits (timeouts shown in --help).
+_LIMITS = Limits()
 
 #: The layouts of ``ziptie grade`` (as ziptie.grader.submissions.LAYOUTS,
 #: here so that ``--help`` stays quick).
@@ -59,14 +63,15 @@ def _check(args: argparse.Namespace) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from ziptie.grader.grade import grade
-    from ziptie.grader.sandbox import Limits
 
     limits = Limits(cell_timeout=args.cell_timeout,
-                    notebook_timeout=max(300.0, 5 * args.cell_timeout),
+                    notebook_timeout=args.notebook_timeout,
                     memory=args.memory_mb << 20)
     return grade(args.course or find_course(), args.submissions,
                  args.assignment, args.workers, args.out, limits,
-                 layout=args.layout, duedate=args.duedate)
+                 layout=args.layout,
+                 accept_weak_sandbox=args.accept_weak_sandbox,
+                 duedate=args.duedate)
 
 
 def _bounded(kind: type, low: float, high: float, unit: str):
@@ -160,13 +165,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where grades, feedback and the gradebook go "
                        "(default: ./graded-<assignment>)")
     grade.add_argument("--cell-timeout", type=_bounded(
-                           float, 1, 3600, "seconds"), default=60.0,
-                       metavar="SECONDS", help="time limit of one cell, "
-                       "1 to 3600 (default: 60)")
+                           float, 1, 3600, "seconds"),
+                       default=_LIMITS.cell_timeout, metavar="SECONDS",
+                       help="wall-clock limit of one cell, 1 to 3600 "
+                       f"(default: {_LIMITS.cell_timeout:g}, as in 'ziptie "
+                       "check' and nbgrader)")
+    grade.add_argument("--notebook-timeout", type=_bounded(
+                           float, 1, 86400, "seconds"),
+                       default=_LIMITS.notebook_timeout, metavar="SECONDS",
+                       help="wall-clock limit of a whole notebook, 1 to "
+                       f"86400 (default: {_LIMITS.notebook_timeout:g})")
     grade.add_argument("--memory-mb", type=_bounded(
                            int, 256, 1 << 20, "MB"), default=3072,
-                       metavar="MB", help="memory (address space) of one "
-                       "sandbox, 256 MB to 1 TB (default: 3072)")
+                       metavar="MB", help="memory of one sandbox, all its "
+                       "processes together, 256 MB to 1 TB (default: 3072)")
+    grade.add_argument("--accept-weak-sandbox", action="store_true",
+                       help="grade even where this machine cannot give the "
+                       "sandbox every protection ('ziptie doctor' lists "
+                       "them); only for submissions you trust")
     grade.add_argument("--duedate", metavar="TIME", default=None,
                        help="the assignment's due date (e.g. '2026-03-01 "
                        "17:00:00 UTC'): submissions whose timestamp.txt is "

@@ -1,7 +1,8 @@
 """``ziptie doctor``: is everything installed and in place?
 
 Prints the versions of the packages the course needs, the device that
-``ziptie.device()`` chooses, and checks the course files: the book's
+``ziptie.device()`` chooses, the protections the grader's sandbox gets on
+this machine, and checks the course files: the book's
 configuration, every chapter named in ``_toc.yml``, and a student version
 in ``exercises/`` for every assignment in ``solutions/``.
 """
@@ -75,6 +76,17 @@ def course_problems(course: Path) -> list[str]:
     return problems
 
 
+def sandbox_lines() -> None:
+    """Print what the grader's sandbox gets on this machine, one protection
+    a line; what is missing in capitals ('ziptie grade' then asks for
+    --accept-weak-sandbox). Not a problem for students' own checks."""
+    from ziptie.grader.sandbox import isolation
+
+    for k, (_, ok, text) in enumerate(isolation().protections()):
+        label = "sandbox" if k == 0 else ""
+        print(f"  {label:<14}{'' if ok else 'MISSING: '}{text}")
+
+
 def run(course: Path) -> int:
     """Print the report; return 1 when something is wrong."""
     ok = True
@@ -90,6 +102,7 @@ def run(course: Path) -> int:
     except (ImportError, ValueError) as err:
         print(f"  {'device':<14}ERROR: {err}")
         ok = False
+    sandbox_lines()
     problems = course_problems(course)
     for problem in problems:
         print(f"  problem: {problem}")

@@ -93,11 +93,13 @@ def _status(outcome: sandbox.Outcome) -> tuple[str, list[str]]:
         str(p.get("error", "")) for p in outcome.probes.values())
     if "output-limit" in problems:
         status = "output-limit"
-    elif "timeout" in problems or "CellTimeout" in errors:
+    elif "timeout" in problems or "cpu-limit" in problems or \
+            "CellTimeout" in errors:
         status = "timeout"
-    elif "MemoryError" in errors:
+    elif "memory-limit" in problems or "MemoryError" in errors:
         status = "memory-limit"
-    elif "BlockingIOError" in errors or "Resource temporarily" in errors:
+    elif "process-limit" in problems or "BlockingIOError" in errors or \
+            "Resource temporarily" in errors:
         status = "process-limit"
     elif "crashed" in problems:
         status = "crashed"
@@ -213,7 +215,7 @@ def _reason(probe, expect, got: dict | None) -> str | None:
 
 def grade_one(sub: Submission, assignment: Assignment, secret: str,
               limits: sandbox.Limits, hide: list[str],
-              uid: int | None) -> Result:
+              uid: int | None, on_event=None) -> Result:
     """Grade one submission; never raises for anything the student did."""
     result = Result(sub.student, sub.assignment, sub.notebook, "ok",
                     {gid: 0.0 for gid in assignment.tasks},
@@ -222,6 +224,8 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     if submitted is None:
         return result
     cells, notes = runnable_cells(assignment.source, submitted)
+    cells = [(text if origin == COURSE else scan.without_installs(text),
+              origin) for text, origin in cells]
     result.notes += notes
     cases = _draw(assignment, secret, sub)
     tampering, failed = _review(cells, cases, assignment)
@@ -229,7 +233,8 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
            "cell_forbid": _cell_forbid(cells, cases, assignment),
            "probes": [p.to_job() for _, p, _ in cases]}
     outcome = sandbox.run(job, {assignment.notebook: sub.path.read_bytes(),
-                                **assignment.files}, limits, hide, uid)
+                                **assignment.files}, limits, hide, uid,
+                          on_event)
     failed.update(_cell_shortcuts(outcome, cells, assignment))
     result.output = outcome.output
     result.seconds = outcome.seconds
@@ -404,6 +409,29 @@ def _missing(sub: Submission, spec: Assignment, status: str,
                   name=sub.name, student_id=sub.student_id)
 
 
+def _progress(bar, student: str, limits: sandbox.Limits):
+    """Show on the progress bar which student, which cell, the time left."""
+    if bar is None:
+        return None
+    name = "".join(c for c in student if c.isprintable())[:30]
+    start = shown = time.monotonic()
+
+    def show(event: dict) -> None:
+        nonlocal shown
+        kind, index = event["event"], event.get("index")
+        if kind not in ("cell", "probe_start") or type(index) is not int:
+            return
+        now = time.monotonic()
+        left = limits.notebook_timeout - (now - start)
+        what = "cell" if kind == "cell" else "check"
+        refresh = now - shown > 0.5  # at most twice a second
+        bar.set_postfix_str(f"{name}: {what} {index + 1}, {left:.0f} s "
+                            f"left", refresh=refresh)
+        if refresh:
+            shown = now
+    return show
+
+
 class _Batch:
     """One grading run: the workers, the journal, the results."""
 
@@ -412,6 +440,7 @@ class _Batch:
                  separate_user: bool):
         self.spec, self.secret, self.limits = spec, secret, limits
         self.hide, self.workers = hide, workers
+        self.bar = None             # the progress bar, while one is shown
         self.uids: queue.Queue = queue.Queue()
         for k in range(workers):
             self.uids.put(UID_BASE + (os.getpid() % 1000) * 64 + k
@@ -425,7 +454,8 @@ class _Batch:
             uid = self.uids.get()
             try:
                 result = grade_one(sub, self.spec, self.secret, self.limits,
-                                   self.hide, uid)
+                                   self.hide, uid, _progress(
+                                       self.bar, sub.student, self.limits))
             except Exception as err:  # noqa: BLE001 - the grader's fault
                 result = _missing(sub, self.spec, "grader-error",
                                   f"{type(err).__name__}: {err}")
@@ -437,6 +467,7 @@ class _Batch:
     def run(self, todo, results, journal: Path, setup, record, bar) -> bool:
         """Grade ``todo`` into ``results``; False when interrupted (what is
         left gets a row saying so)."""
+        self.bar = bar
         pool = concurrent.futures.ThreadPoolExecutor(self.workers)
         futures = {pool.submit(self.work, sub): (sub, file)
                    for sub, file in todo}
@@ -466,13 +497,15 @@ class _Batch:
 def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
           limits: sandbox.Limits | None = None, progress: bool = True,
-          layout: str = "auto", duedate: str | None = None) -> int:
+          layout: str = "auto", accept_weak_sandbox: bool = False,
+          duedate: str | None = None) -> int:
     """Grade every submission of one assignment; the exit status.
 
     Whatever the submissions hold, ``grades.csv`` and ``results.jsonl``
     are written, with a row for every student found. ``out`` is also an
     nbgrader course (``ziptie.grader.gradebook``); ``duedate`` is the
     assignment's, for late penalties."""
+    iso = sandbox.require(accept_weak_sandbox)
     course, submissions = course.resolve(), submissions.resolve()
     assignment = _pick_assignment(course, assignment)
     if not submissions.exists():
@@ -486,7 +519,6 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
         found = _find(submissions, out, spec, layout,
                       _known_assignments(course))
         book.subs = {sub.key: sub for sub in found.submissions}
-        iso = sandbox.isolation()
         hide = sandbox.hidden_paths(
             course, out, found.root, submissions,
             Path(sandbox.__file__).resolve().parents[2])

@@ -410,7 +410,8 @@ def main() -> int:
     hits: list = []
     reported: list = []
     namespace = shell.user_ns       # the one the cells fill: no stand-in
-    tripwire.install_audit_hook(hits)
+    if job.get("tripwires", True):   # off only in the sandbox's own tests
+        tripwire.install_audit_hook(hits)
     _run_cells(out, shell, job, in_cells, hits, reported)
     _silence()
     _run_probes(out, namespace, job, forbidden, hits, reported)

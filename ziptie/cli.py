@@ -80,7 +80,8 @@ def _grade(args: argparse.Namespace) -> int:
     return grade(args.course or find_course(), args.submissions,
                  args.assignment, args.workers, args.out, limits,
                  layout=args.layout,
-                 accept_weak_sandbox=args.accept_weak_sandbox)
+                 accept_weak_sandbox=args.accept_weak_sandbox,
+                 duedate=args.duedate)
 
 
 def _bounded(kind: type, low: float, high: float, unit: str):
@@ -202,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="grade even where this machine cannot give the "
                        "sandbox every protection ('ziptie doctor' lists "
                        "them); only for submissions you trust")
+    grade.add_argument("--duedate", metavar="TIME", default=None,
+                       help="the assignment's due date (e.g. '2026-03-01 "
+                       "17:00:00 UTC'): submissions whose timestamp.txt is "
+                       "later are late, penalised as the course's nbgrader "
+                       "configuration says (default: the gradebook's)")
     grade.set_defaults(func=_grade)
     return parser
 

@@ -8,7 +8,9 @@ order a submission flows through them:
 - ``runner``: inside the sandbox, the student's cells, then the probes;
 - ``wire``: values across the boundary, as JSON;
 - ``probe`` and ``recipes``: what a check asks and how it compares;
-- ``report``: ``grades.csv``, nbgrader's gradebook, feedback pages;
+- ``report``: ``grades.csv``, feedback pages, the summary;
+- ``gradebook``: ``--out`` as an nbgrader course (gradebook, autograded
+  notebooks) that nbgrader's own tools read;
 - ``grade``: the batch, submissions in, report out.
 
 Nothing here is imported by the helpers students use in their notebooks.

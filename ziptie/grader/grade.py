@@ -48,6 +48,12 @@ from ziptie.grader.assignment import (
     load_assignment,
     runnable_cells,
 )
+from ziptie.grader.gradebook import (
+    Book,
+    gradebook_record,
+    gradebook_setup,
+    gradebook_status,
+)
 from ziptie.grader.probe import changed_inputs
 from ziptie.grader.report import (
     Result,
@@ -55,8 +61,6 @@ from ziptie.grader.report import (
     csv_rows,
     csv_text,
     feedback_page,
-    gradebook_record,
-    gradebook_setup,
     summary,
     write_atomic,
 )
@@ -495,11 +499,14 @@ class _Batch:
 def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
           limits: sandbox.Limits | None = None, progress: bool = True,
-          layout: str = "auto", accept_weak_sandbox: bool = False) -> int:
+          layout: str = "auto", accept_weak_sandbox: bool = False,
+          duedate: str | None = None) -> int:
     """Grade every submission of one assignment; the exit status.
 
     Whatever the submissions hold, ``grades.csv`` and ``results.jsonl``
-    are written, with a row for every student found."""
+    are written, with a row for every student found. ``out`` is also an
+    nbgrader course (``ziptie.grader.gradebook``); ``duedate`` is the
+    assignment's, for late penalties."""
     iso = sandbox.require(accept_weak_sandbox)
     course, submissions = course.resolve(), submissions.resolve()
     assignment = _pick_assignment(course, assignment)
@@ -510,15 +517,17 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     _check_places(submissions, out)
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
+        book = _Gradebook(out, course, spec, duedate)
         found = _find(submissions, out, spec, layout,
                       _known_assignments(course))
+        book.subs = {sub.key: sub for sub in found.submissions}
         hide = sandbox.hidden_paths(
             course, out, found.root, submissions,
             Path(sandbox.__file__).resolve().parents[2])
         workers = max(1, workers or os.cpu_count() or 1)
         batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
                        hide, workers, iso.separate_user)
-        finished = _run(batch, found, out, progress, iso.describe())
+        finished = _run(batch, found, out, progress, iso.describe(), book)
     if not finished:
         print("ziptie: stopped; run the same command again to grade the "
               "rest", file=sys.stderr)
@@ -530,13 +539,12 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
 
 
 def _run(batch: _Batch, found: Found, out: Path, progress: bool,
-         isolation: str) -> bool:
+         isolation: str, book: _Gradebook) -> bool:
     """Reuse what can be, grade the rest, write every file; False when
     the run was stopped."""
     spec = batch.spec
     setup = setup_key(spec, batch.limits)
     results, todo, why = _plan(found.submissions, _load_state(out), setup)
-    book = _Gradebook(out / "gradebook.db", spec)
     book.record(list(results.values()))
     print(_header(found, spec, results, todo, why, batch.workers,
                   isolation), file=sys.stderr)
@@ -557,6 +565,8 @@ def _run(batch: _Batch, found: Found, out: Path, progress: bool,
                         spec, time.monotonic() - start, len(todo))))
     print(clean(f"grades: {out / 'grades.csv'}; feedback: "
                 f"{out / 'feedback'}"))
+    if book.book is not None:
+        print(clean(gradebook_status(book.book)))
     return finished
 
 
@@ -611,21 +621,28 @@ def _header(found: Found, spec: Assignment, results: dict, todo: list,
 
 
 class _Gradebook:
-    """nbgrader's gradebook; a failure there is reported, not fatal."""
+    """nbgrader's course in ``out`` (``ziptie.grader.gradebook``); a
+    failure there is reported, not fatal (a bad ``--duedate`` is)."""
 
-    def __init__(self, db: Path, spec: Assignment):
-        self.db, self.error = db, ""
+    def __init__(self, out: Path, course: Path, spec: Assignment,
+                 duedate: str | None):
+        self.book: Book | None = None
+        self.error = ""
+        self.subs: dict[str, Submission] = {}
         try:
-            gradebook_setup(db, spec)
+            self.book = gradebook_setup(out, course, spec, duedate)
         except Exception as err:  # noqa: BLE001 - grades.csv still comes
             self.error = f"{type(err).__name__}: {err}"
 
     def record(self, results: list[Result]) -> None:
-        if self.error:
+        if self.book is None:
             return
         for result in results:
+            key = f"{result.student}/{result.assignment}/{result.notebook}"
+            sub = self.subs.get(key) or Submission(
+                result.student, result.assignment, result.notebook, None)
             try:
-                gradebook_record(self.db, [result])
+                gradebook_record(self.book, [(sub, result)])
             except Exception as err:  # noqa: BLE001 - one row, not the run
                 result.notes.append(f"not in the gradebook "
                                     f"({type(err).__name__}: {err})")

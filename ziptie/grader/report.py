@@ -1,5 +1,6 @@
 """What a grading run writes: each submission's result, ``grades.csv``,
-nbgrader's gradebook, a feedback page per student, the printed summary."""
+a feedback page per student, the printed summary (nbgrader's gradebook:
+``ziptie.grader.gradebook``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import html
 import io
 import os
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,45 +36,6 @@ class Result:
     @property
     def total(self) -> float:
         return sum(self.points.values())
-
-
-def gradebook_setup(db: Path, assignment: Assignment) -> None:
-    from nbgrader.api import Gradebook
-
-    # nbgrader runs the ``alembic`` command: find it beside this Python.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([bin_dir,
-                                              os.environ.get("PATH", "")])
-
-    stem = Path(assignment.notebook).stem
-    with Gradebook(f"sqlite:///{db}") as gb:
-        gb.update_or_create_assignment(assignment.name)
-        gb.update_or_create_notebook(stem, assignment.name)
-        for gid, task in assignment.tasks.items():
-            gb.update_or_create_grade_cell(gid, stem, assignment.name,
-                                           max_score=task.points,
-                                           cell_type="code")
-
-
-def gradebook_record(db: Path, results: list[Result]) -> None:
-    import warnings
-
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook(f"sqlite:///{db}") as gb, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SQLAlchemy's, about nbgrader
-        for r in results:
-            stem = Path(r.notebook).stem
-            gb.update_or_create_student(r.student)
-            try:
-                gb.find_submission(r.assignment, r.student)
-            except MissingEntry:
-                gb.add_submission(r.assignment, r.student)
-            for gid, pts in r.points.items():
-                grade = gb.find_grade(gid, stem, r.assignment, r.student)
-                grade.auto_score = pts
-            gb.db.commit()
 
 
 #: What each status means, for the student reading the feedback.

@@ -79,6 +79,9 @@ class Submission:
     name: str = ""          # the student's name as the layout shows it
     student_id: str = ""    # the learning platform's id of the student
     status: str = ""        # "unreadable" or "refused" when not gradable
+    #: When it was handed in, as the layout records it (nbgrader's
+    #: ``timestamp.txt``); None when the layout does not say.
+    timestamp: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -519,21 +522,26 @@ def _stem(name: str) -> tuple[str, int]:
     return stem, 0
 
 
-def _timestamp(folder: Path, fallback: float) -> float:
-    """nbgrader's ``timestamp.txt`` in ``folder``, else ``fallback``."""
+def read_timestamp(folder: Path) -> datetime | None:
+    """The time in nbgrader's ``timestamp.txt`` in ``folder`` (UTC)."""
     stamp = folder / "timestamp.txt"
     if not stamp.is_file() or stamp.is_symlink():
-        return fallback
+        return None
     with open(stamp, "rb") as f:
         text = f.read(100).decode("utf-8", "replace").strip()
     for fmt in ("%Y-%m-%d %H:%M:%S.%f %Z", "%Y-%m-%d %H:%M:%S %Z",
                 "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
         try:
-            return datetime.strptime(text, fmt).replace(
-                tzinfo=timezone.utc).timestamp()
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
         except ValueError:
             continue
-    return fallback
+    return None
+
+
+def _timestamp(folder: Path, fallback: float) -> float:
+    """nbgrader's ``timestamp.txt`` in ``folder``, else ``fallback``."""
+    stamp = read_timestamp(folder)
+    return stamp.timestamp() if stamp else fallback
 
 
 def _file_problem(path: Path) -> tuple[str, str] | None:
@@ -687,6 +695,8 @@ class _Finder:
             self.unmatched += [(c.rel, f"older submission of {student}")
                                for c in good[:-1]]
         sub.path, sub.when = newest.path, newest.when
+        if self.layout == "nbgrader" and newest.path is not None:
+            sub.timestamp = read_timestamp(newest.path.parent)
         sub.notes += newest.notes
         return sub
 

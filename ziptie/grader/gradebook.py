@@ -305,7 +305,7 @@ def _auto_score(cell: NotebookNode, result: Result,
         return None
     if utils.is_solution(cell):   # an answer a person grades, unless blank
         return 0.0 if _untouched(cell) else None
-    return result.points.get(grade_id(cell), 0.0)
+    return result.points.get(grade_id(cell) or "", 0.0)
 
 
 def _late_penalties(gb, book: Book, students: list[str]) -> None:

@@ -4,14 +4,19 @@ order a submission flows through them:
 - ``submissions``: find whose notebook is whose (folders, zips, layouts);
 - ``assignment``: load an assignment: its source notebook, its checks
   (``grading/<assignment>.py`` in the course), the cells to run;
+- ``scan``: read the student's cells for tampering and forbidden
+  shortcuts, before they run;
 - ``sandbox``: start one submission in a limited, isolated process;
-- ``runner``: inside the sandbox, the student's cells, then the probes;
+- ``runner``: inside the sandbox, the student's cells, then the probes,
+  with the tripwires of ``tripwire`` in place;
 - ``wire``: values across the boundary, as JSON;
 - ``probe`` and ``recipes``: what a check asks and how it compares;
+- ``verdict``: one submission's points, decided from what came back;
 - ``report``: ``grades.csv``, feedback pages, the summary;
 - ``gradebook``: ``--out`` as an nbgrader course (gradebook, autograded
   notebooks) that nbgrader's own tools read;
 - ``grade``: the batch, submissions in, report out.
 
-Nothing here is imported by the helpers students use in their notebooks.
+The helpers students use in their notebooks import nothing from here
+(``ziptie check`` runs a notebook in the same sandbox).
 """

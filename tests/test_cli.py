@@ -120,7 +120,8 @@ def test_doctor_prints_each_fix_on_its_own_line(tmp_path, monkeypatch,
 
 
 def test_grade_and_start_skip_checkpoint_folders(course):
-    from ziptie import grade, start
+    from ziptie import start
+    from ziptie.grader import grade
 
     (course / "solutions" / ".ipynb_checkpoints").mkdir()
     assert grade._known_assignments(course) == ["01_double"]

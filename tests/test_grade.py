@@ -404,8 +404,8 @@ def test_inputs_come_from_the_key_and_the_submitted_file(tmp_path):
     another key, new ones: no answer can be looked up from an earlier
     round."""
     from ziptie.grader.assignment import load_assignment
-    from ziptie.grader.verdict import _draw
     from ziptie.grader.submissions import Submission
+    from ziptie.grader.verdict import _draw
 
     spec = load_assignment(corpus.COURSE, corpus.ASSIGNMENT)
     path = tmp_path / corpus.NOTEBOOK

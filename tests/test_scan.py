@@ -35,6 +35,8 @@ TAMPERING = {
     "get_ipython().user_ns": "uses get_ipython",
     "!cat /proc/self/cmdline": "runs the command '!cat /proc/self/cmdline'",
     "%run other.py": "runs the command '%run other.py'",
+    "%time os.system('id')": "uses os.system",
+    "%%timeit -n 1\nimport ctypes": "uses ctypes",
     "!pip install x; cat /proc/1/environ":
         "runs the command '!pip install x; cat /proc/1/environ'",
     "import torch\ntorch._C._nn.cross_entropy_loss": "private",

@@ -110,7 +110,7 @@ class Finding:
 HARMLESS = re.compile(r"^(%matplotlib( \w+)?|%config [\w.]+ ?= ?[\w'\".]+"
                       r"|%%?timeit\b.*|%%?time\b.*|%load_ext autoreload"
                       r"|%autoreload( \d)?|%precision( \d+)?"
-                      r"|[!%]pip install( [\w.=<>-]+)+)$")
+                      r"|[!%]pip install [^;|&$`<>(){}\\]+)$")
 
 
 def without_installs(cell: str) -> str:
@@ -123,6 +123,19 @@ def without_installs(cell: str) -> str:
     return "\n".join(keep(line) for line in cell.split("\n"))
 
 
+def _timed_as_code(cell: str) -> str:
+    """``%time``/``%timeit`` run their argument (``%%time`` the rest of the
+    cell) as Python: read it as Python, on the same lines."""
+    lines = cell.split("\n")
+    for k, line in enumerate(lines):
+        found = re.match(r"^(\s*)%(%?)time(?:it)?\b((?:\s+-\S+)*)\s*(.*)$",
+                         line)
+        if found:
+            indent, cell_magic, _, code = found.groups()
+            lines[k] = "" if cell_magic else indent + code
+    return "\n".join(lines)
+
+
 def python_source(cell: str) -> tuple[str, list[tuple[int, str]]]:
     """The cell as Python, IPython's syntax turned into calls as IPython
     does; and the lines IPython would run as commands or magics, but for
@@ -132,6 +145,7 @@ def python_source(cell: str) -> tuple[str, list[tuple[int, str]]]:
     commands = [(n, line.strip()) for n, line in
                 enumerate(cell.splitlines(), 1)
                 if line.lstrip().startswith(("!", "%"))]
+    cell = _timed_as_code(cell)
     try:
         return TransformerManager().transform_cell(cell), commands
     except Exception:  # noqa: BLE001 - IPython's syntax error: run it as is

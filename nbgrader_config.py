@@ -1,6 +1,9 @@
 """nbgrader configuration: instructors' notebooks in solutions/, students'
 notebooks generated into exercises/ (``ziptie release``)."""
 
+import os
+from pathlib import Path
+
 c = get_config()  # noqa: F821 - provided by nbgrader
 
 c.CourseDirectory.course_id = "ziptie"
@@ -11,3 +14,11 @@ c.ExecutePreprocessor.timeout = 120
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
+
+# The hidden tests call the checks of grading/ (grading/nbgrader_bridge.py):
+# the kernels that nbgrader starts inherit this environment.
+_grading = str(Path(__file__).resolve().parent / "grading")
+_path = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+if _grading not in _path:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [_grading] + [p for p in _path if p])

@@ -151,9 +151,11 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
     """Autograde each ``{student: notebook}`` with nbgrader; read the points.
 
     A scratch course in ``workdir`` gets this repository's nbgrader
-    configuration and source notebook; nbgrader generates the assignment,
-    autogrades every submission (restoring locked cells first, as it does
-    for a class) and records the points in a gradebook, which is read back.
+    configuration, source notebook and checks (the hidden tests call them
+    through ``grading/nbgrader_bridge.py``); nbgrader generates the
+    assignment, autogrades every submission (restoring locked cells first,
+    as it does for a class) and records the points in a gradebook, which
+    is read back.
     """
     from nbgrader.api import Gradebook
 
@@ -161,6 +163,8 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
     course.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(SOLUTIONS / assignment, course / "solutions" / assignment)
+    shutil.copytree(ROOT / "grading", course / "grading",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     name = notebook_name(assignment)
     for who, nb in submissions.items():
         folder = course / "submitted" / who / assignment

@@ -104,9 +104,11 @@ def sgd_init(rng):
            .keep("$2.step").keep("$2.step").get("$2.momentum").get("$0.0")
            .forbid(*TORCH_OPTIM),
            _equals(0.0, np.full(3, -2 * lr, dtype=np.float32)))
-    yield (Probe().put([w]).catch("SGD", ref(0), lr=0.1, momentum=0.0),
-           lambda values: values[-1] and "SGD(params, lr=0.1, momentum=0.0) "
-                                         f"raised {values[-1][0]}")
+    for allowed in ({"lr": 0.1, "momentum": 0.0}, {"lr": 0.0}):
+        yield (Probe().put([w]).catch("SGD", ref(0), **allowed),
+               lambda values, allowed=allowed: values[-1] and (
+                   f"SGD(params, **{allowed}) is allowed, but raised "
+                   f"{values[-1][0]}"))
     for bad in ({"lr": -0.1}, {"lr": -1e-6}, {"lr": 0.1, "momentum": -0.5},
                 {"lr": 0.1, "momentum": 1.0}, {"lr": 0.1, "momentum": 1.5}):
         yield Probe().put([w]).catch("SGD", ref(0), **bad), raises(

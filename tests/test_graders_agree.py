@@ -60,6 +60,7 @@ def _disagreements(wrong, by_ziptie, by_nbgrader) -> list[str]:
 def test_both_graders_agree_on_a_class(assignment, tmp_path):
     points = autograde.max_points(assignment)
     wrong = autograde.wrong_answers(assignment)
+    assert len(wrong) >= 15, "a catalogue of at least 15 wrong ideas"
     class_ = {"solution": autograde.filled(assignment),
               "blank": autograde.student(assignment),
               **{who: nb for who, (_, nb) in wrong.items()}}

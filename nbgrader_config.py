@@ -1,6 +1,9 @@
 """nbgrader configuration: instructors' notebooks in solutions/, students'
 notebooks generated into exercises/ (``ziptie release``)."""
 
+import os
+from pathlib import Path
+
 from ziptie.grader.sandbox import Limits
 
 c = get_config()  # noqa: F821 - provided by nbgrader
@@ -14,3 +17,11 @@ c.ExecutePreprocessor.timeout = int(Limits().cell_timeout)
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",
 }
+
+# The hidden tests call the checks of grading/ (grading/nbgrader_bridge.py):
+# the kernels that nbgrader starts inherit this environment.
+_grading = str(Path(__file__).resolve().parent / "grading")
+_path = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+if _grading not in _path:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [_grading] + [p for p in _path if p])

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ziptie.grader.probe import Probe, close, task
+from ziptie.grader.wire import ref
 
 #: Autograd, which the gradients of this exercise are to be written without:
 #: every way in ends in the engine's run_backward.
@@ -63,17 +64,30 @@ def linear_backward(rng):
                close(_linear_grads(dout, X, W, b), rtol=1e-6, atol=1e-8))
 
 
+def _masked_and_kept(dz, dout):
+    """The result is ``dz``, and ``dout`` (sent as $0) is unchanged."""
+    result, kept = close(dz), close(dout, rtol=0, atol=0)
+
+    def compare(values):
+        return result(values[:2]) or (
+            "relu_backward must not change dout: return a new array"
+            if kept(values) else None)
+    return compare
+
+
 @task("test_relu_backward", points=1)
 def relu_backward(rng):
+    # at z = 0 ReLU has no slope: the gradient is 0 there, as in PyTorch
     cases = [(np.array([[1.0, -1.0, -2.0], [3.0, 0.5, 0.25]]),
-              np.array([[-2.0, -0.5, 0.7], [1.5, -1.0, 3.0]]))]
+              np.array([[-2.0, 0.0, 0.7], [1.5, -1.0, 0.0]]))]
     for shape in [(4,), (6, 5), (2, 3, 4)]:
         cases.append((rng.normal(size=shape), rng.normal(size=shape)))
     for dout, z in cases:
         z_t = torch.tensor(z, requires_grad=True)
         torch.relu(z_t).backward(torch.tensor(dout))
-        yield (by_hand(Probe.call("relu_backward", dout, z)),
-               close(z_t.grad.numpy()))
+        probe = (Probe().put(dout).then("relu_backward", ref(0), z)
+                 .get("$0"))
+        yield by_hand(probe), _masked_and_kept(z_t.grad.numpy(), dout)
 
 
 @task("test_softmax_cross_entropy_backward", points=2)

@@ -151,11 +151,12 @@ def adam_init(rng):
            _kept((1e-3, (0.9, 0.999), 1e-8, 0.0, False), 3,
                  moved_from=w.detach().numpy()))
 
-    allowed = {"lr": float(rng.uniform(0.01, 1.0)), "betas": (0.0, 0.0),
-               "eps": 0.0, "weight_decay": 0.0}
-    yield (Probe().put([w]).catch("Adam", ref(0), **allowed),
-           lambda values: values[-1] and f"Adam(params, **{allowed}) is "
-                                         f"allowed, but raised {values[-1][0]}")
+    for allowed in ({"lr": float(rng.uniform(0.01, 1.0)), "betas": (0.0, 0.0),
+                     "eps": 0.0, "weight_decay": 0.0}, {"lr": 0.0}):
+        yield (Probe().put([w]).catch("Adam", ref(0), **allowed),
+               lambda values, allowed=allowed: values[-1] and (
+                   f"Adam(params, **{allowed}) is allowed, but raised "
+                   f"{values[-1][0]}"))
 
     beta = float(rng.uniform(0.5, 0.99))
     for bad in ({"lr": -float(rng.uniform(0.01, 1.0))}, {"lr": -1e-6},
@@ -252,7 +253,8 @@ def adam_decoupled(rng):
 def adam_state(rng):
     params = [random_tensor(rng, s).requires_grad_() for s in [2, 1, 1]]
     first = int(rng.integers(2, 5))          # b's first gradient
-    a_grad, b_grad = random_tensor(rng, 2), random_tensor(rng, 1)
+    # a's gradients are small (about 1e-4): eps is added to sqrt(v_hat)
+    a_grad, b_grad = 1e-4 * random_tensor(rng, 2), random_tensor(rng, 1)
     grads = [[a_grad, b_grad if t >= first else None, None]
              for t in range(first + 3)]
     lr = float(rng.uniform(0.05, 0.2))
@@ -301,7 +303,8 @@ def adamw(rng):
                    {"lr": float(rng.uniform(0.01, 0.03)),
                     "weight_decay": float(rng.uniform(0.1, 0.5))},
                    ours="AdamW")
-    yield _against(rng, torch.optim.AdamW, {}, ours="AdamW")
+    # the defaults, with gradients of about 1e-4, where eps (1e-8) counts
+    yield _against(rng, torch.optim.AdamW, {}, ours="AdamW", scale=1e-4)
 
 
 @task("test_digits_adam", points=2)

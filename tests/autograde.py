@@ -2,12 +2,14 @@
 
 A test builds submissions from the released student notebook, then asks
 nbgrader to autograde them in a scratch course and reads the points of
-every graded cell back from the gradebook::
+every graded cell back from the gradebook, or grades them with one
+``ziptie grade`` run and reads ``grades.csv``::
 
     correct = filled(assignment)                      # the solution, typed in
     wrong = mutated(assignment, "sgd_step", "-=", "+=")
     scores = autograde(assignment, {"good": correct, "bad": wrong}, tmp_path)
     scores["bad"]["test_sgd_step"]                    # points of that cell
+    rows = ziptie_grade(assignment, {"good": correct}, tmp_path / "z")
 
 A mutation names the text it replaces and fails loudly when that text is not
 in the solution cell, so a wrong answer can never silently be the right one.
@@ -16,6 +18,7 @@ in the solution cell, so a wrong answer can never silently be the right one.
 from __future__ import annotations
 
 import ast
+import csv
 import os
 import re
 import shutil
@@ -27,6 +30,9 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "grading"))
+import catalogue  # noqa: E402 - grading/catalogue.py, found on the line above
+
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 
@@ -151,9 +157,11 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
     """Autograde each ``{student: notebook}`` with nbgrader; read the points.
 
     A scratch course in ``workdir`` gets this repository's nbgrader
-    configuration and source notebook; nbgrader generates the assignment,
-    autogrades every submission (restoring locked cells first, as it does
-    for a class) and records the points in a gradebook, which is read back.
+    configuration, source notebook and checks (the hidden tests call them
+    through ``grading/nbgrader_bridge.py``); nbgrader generates the
+    assignment, autogrades every submission (restoring locked cells first,
+    as it does for a class) and records the points in a gradebook, which
+    is read back.
     """
     from nbgrader.api import Gradebook
 
@@ -161,6 +169,8 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
     course.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", course)
     shutil.copytree(SOLUTIONS / assignment, course / "solutions" / assignment)
+    shutil.copytree(ROOT / "grading", course / "grading",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     name = notebook_name(assignment)
     for who, nb in submissions.items():
         folder = course / "submitted" / who / assignment
@@ -196,36 +206,51 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
     return scores
 
 
-@dataclass(frozen=True)
-class WrongAnswer:
-    """A plausible mistake: ``old`` becomes ``new`` in solution ``cell``.
-
-    ``loses`` names the graded cells that must lose points because of it.
-    """
-
-    name: str
-    cell: str
-    old: str
-    new: str
-    loses: tuple[str, ...]
-    count: int = 1
+def _submit(folder: Path, assignment: str,
+            notebooks: dict[str, nbformat.NotebookNode]) -> None:
+    """nbgrader's submitted/<student>/<assignment>/<notebook> layout."""
+    for who, nb in notebooks.items():
+        path = folder / who / assignment / notebook_name(assignment)
+        path.parent.mkdir(parents=True)
+        nbformat.write(nb, path)
 
 
-def check_catalogue(assignment: str, catalogue: list[WrongAnswer],
-                    workdir: Path) -> None:
-    """Autograde every wrong answer at once; each must lose its points."""
+def ziptie_grade(assignment: str,
+                 submissions: dict[str, nbformat.NotebookNode],
+                 workdir: Path, timeout: int = 900) -> dict[str, dict]:
+    """Grade each ``{student: notebook}`` with one ``ziptie grade`` run;
+    the rows of its ``grades.csv``, by student."""
+    _submit(workdir / "submitted", assignment, submissions)
+    out = workdir / "graded"
+    done = subprocess.run(
+        [sys.executable, "-m", "ziptie.cli", "--course", str(ROOT), "grade",
+         str(workdir / "submitted"), "--assignment", assignment,
+         "--out", str(out), "--workers", "2", "--cell-timeout", "60"],
+        cwd=workdir, capture_output=True, text=True, timeout=timeout,
+        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    if done.returncode != 0:
+        raise RuntimeError(f"ziptie grade failed:\n{done.stdout}"
+                           f"{done.stderr}")
+    with open(out / "grades.csv", encoding="utf-8") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def points_of(row: dict, assignment: str) -> Scores:
+    """The points of every graded cell in a row of ``grades.csv``."""
+    return Scores({gid: float(row[gid]) for gid in max_points(assignment)})
+
+
+def wrong_answers(assignment: str) -> dict[str, tuple[catalogue.WrongAnswer,
+                                                     nbformat.NotebookNode]]:
+    """The catalogue of ``assignment`` (``grading/<assignment>_wrong.py``),
+    each entry with its notebook, by a student name ``wrongNN``."""
+    entries = catalogue.load(assignment)
     points = max_points(assignment)
-    submissions = {}
-    for k, wrong in enumerate(catalogue):
+    made = {}
+    for k, wrong in enumerate(entries):
         unknown = [gid for gid in wrong.loses if gid not in points]
-        assert not unknown, f"{wrong.name}: no graded cell {unknown}"
-        submissions[f"wrong{k:02d}"] = mutated(
-            assignment, wrong.cell, wrong.old, wrong.new, wrong.count)
-    scores = autograde(assignment, submissions, workdir)
-    failures = []
-    for k, wrong in enumerate(catalogue):
-        got = scores[f"wrong{k:02d}"]
-        kept = [gid for gid in wrong.loses if got[gid] >= points[gid]]
-        if kept:
-            failures.append(f"{wrong.name!r} kept full points on {kept}")
-    assert not failures, "\n".join(failures)
+        if unknown:
+            raise ValueError(f"{wrong.name}: no graded cell {unknown}")
+        made[f"wrong{k:02d}"] = (wrong, mutated(
+            assignment, wrong.cell, wrong.old, wrong.new, wrong.count))
+    return made

@@ -1,56 +1,12 @@
-"""Exercise 04_step: plausible mistakes lose points, and the solution
-matches torch.optim.SGD when called from outside the notebook."""
+"""Exercise 04_step: the solution
+matches torch.optim.SGD when called from outside the notebook (its
+wrong answers are in grading/04_step_wrong.py)."""
 
 import pytest
 
 import autograde
-from autograde import WrongAnswer
 
 ASSIGNMENT = "04_step"
-WRONG_ANSWERS = [
-    WrongAnswer("flipped sign: a step up the gradient", cell="sgd_step",
-                old="p -= lr * p.grad", new="p += lr * p.grad",
-                loses=("test_sgd_step", "test_train_regression",
-                       "test_fixed_training_loop")),
-    WrongAnswer("not in place: p = p - lr * p.grad", cell="sgd_step",
-                old="p -= lr * p.grad", new="p = p - lr * p.grad",
-                loses=("test_sgd_step", "test_train_regression")),
-    WrongAnswer("new memory: p.data = p - lr * p.grad", cell="sgd_step",
-                old="p -= lr * p.grad", new="p.data = p - lr * p.grad",
-                loses=("test_sgd_step",)),
-    WrongAnswer("no torch.no_grad()", cell="sgd_step",
-                old="with torch.no_grad():", new="if True:",
-                loses=("test_sgd_step",)),
-    WrongAnswer("None gradients not skipped", cell="sgd_step",
-                old="if p.grad is not None:", new="if True:",
-                loses=("test_sgd_step",)),
-    WrongAnswer("zero_grad rebinds a local name", cell="zero_grad",
-                old="p.grad = None", new="grad = p.grad\n        grad = None",
-                loses=("test_zero_grad", "test_train_regression")),
-    WrongAnswer("forgotten zero_grad in the loop", cell="train_regression",
-                old="zero_grad([w, b])", new="pass",
-                loses=("test_train_regression",)),
-    WrongAnswer("sum instead of mean in the loss", cell="train_regression",
-                old="((pred - y) ** 2).mean()", new="((pred - y) ** 2).sum()",
-                loses=("test_train_regression",)),
-    WrongAnswer("loss recorded after the step", cell="train_regression",
-                old="losses.append(loss.item())",
-                new="losses.append(((X @ w + b - y) ** 2).mean().item())",
-                loses=("test_train_regression",)),
-    WrongAnswer("zero_grad between backward and step",
-                cell="fixed_training_loop",
-                old="zero_grad(model.parameters())\n        loss.backward()",
-                new="loss.backward()\n        zero_grad(model.parameters())",
-                loses=("test_fixed_training_loop",)),
-    WrongAnswer("zero_grad named, not called", cell="fixed_training_loop",
-                old="zero_grad(model.parameters())", new="model.zero_grad",
-                loses=("test_fixed_training_loop",)),
-]
-
-
-@pytest.mark.slow
-def test_wrong_answers_lose_points(tmp_path):
-    autograde.check_catalogue(ASSIGNMENT, WRONG_ANSWERS, tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -1,49 +1,17 @@
-"""``ziptie grade`` on the real assignments, with their checks in grading/.
+"""``ziptie grade`` on the real assignments, against hostile notebooks:
+each may keep only the points it would have earned honestly. (The full
+solution, the blank release and every wrong answer of each catalogue are
+graded by both graders in test_graders_agree.py.)
 
-For every assignment that has a checks file, one ``ziptie grade`` run
-grades a small class: the solution (full marks), the untouched notebook
-(nothing), a few wrong answers from the assignment's catalogue in
-tests/test_exercise_NN_*.py (each loses the points of the cells it names)
-and hostile notebooks (``HOSTILE``), each of which must earn no point it
-should not.
+nbgrader runs its tests in the student's kernel, where such a notebook can
+break them; ``ziptie grade`` reads the cells before they run, trips what
+they try while they run, and compares in its own process.
 """
-
-import csv
-import importlib
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
 import autograde
-
-ROOT = autograde.ROOT
-GRADED = [a for a in autograde.assignments()
-          if (ROOT / "grading" / f"{a}.py").is_file()]
-
-#: Wrong answers of each catalogue (by name) that the grader must catch.
-WRONG = {
-    "01_forward": ["square weights left untransposed (W.T only if the shapes "
-                   "differ)", "relu changes its input in place",
-                   "parameters replaced instead of copied into"],
-    "02_loss": ["softmax shifted by the global max, not each row's",
-                "labels indexed as columns for every row",
-                "calls the function it should write"],
-    "03_backward": ["db averaged instead of summed",
-                    "relu_backward masks with dout > 0",
-                    "ReLU mask from the wrong layer (off by one)"],
-    "04_step": ["new memory: p.data = p - lr * p.grad",
-                "zero_grad rebinds a local name",
-                "zero_grad named, not called"],
-    "05_sgd": ["np.random.permutation instead of rng",
-               "velocity is p.grad itself (no copy)",
-               "trained with torch.optim.SGD"],
-    "06_adam": ["step counter off by one (t + 1)", "wraps torch.optim.Adam",
-                "trained with torch.optim.Adam"],
-}
 
 #: Hostile notebooks: (name, the released notebook or the solution, cells
 #: replaced by grade_id or added after one with "+grade_id", the points
@@ -132,12 +100,6 @@ HOSTILE = {
 }
 
 
-def _wrong_answers(assignment: str) -> list[autograde.WrongAnswer]:
-    module = importlib.import_module(f"test_exercise_{assignment}")
-    catalogue = {w.name: w for w in module.WRONG_ANSWERS}
-    return [catalogue[name] for name in WRONG[assignment]]
-
-
 def _edited(assignment: str, base: str, cells: dict[str, str]
             ) -> nbformat.NotebookNode:
     """The released notebook or the solution, with ``cells`` replaced by
@@ -155,60 +117,25 @@ def _edited(assignment: str, base: str, cells: dict[str, str]
     return nb
 
 
-def _submit(folder: Path, assignment: str,
-            notebooks: dict[str, nbformat.NotebookNode]) -> None:
-    """nbgrader's submitted/<student>/<assignment>/<notebook> layout."""
-    for student, nb in notebooks.items():
-        path = folder / student / assignment / autograde.notebook_name(
-            assignment)
-        path.parent.mkdir(parents=True)
-        nbformat.write(nb, path)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", GRADED)
-def test_the_checks_grade_a_class(assignment, tmp_path):
+@pytest.mark.parametrize("assignment", sorted(HOSTILE))
+def test_hostile_notebooks_earn_no_point_they_should_not(assignment,
+                                                           tmp_path):
     points = autograde.max_points(assignment)
-    wrong = _wrong_answers(assignment)
-    notebooks = {"solution": autograde.filled(assignment),
-                 "untouched": autograde.student(assignment)}
-    for k, answer in enumerate(wrong):
-        notebooks[f"wrong{k}"] = autograde.mutated(
-            assignment, answer.cell, answer.old, answer.new, answer.count)
-    for name, base, cells, _ in HOSTILE.get(assignment, []):
+    notebooks = {"solution": autograde.filled(assignment)}
+    for name, base, cells, _ in HOSTILE[assignment]:
         notebooks[name] = _edited(assignment, base, cells)
-    _submit(tmp_path / "submitted", assignment, notebooks)
-
-    out = tmp_path / "graded"
-    done = subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "--course", str(ROOT), "grade",
-         str(tmp_path / "submitted"), "--assignment", assignment,
-         "--out", str(out), "--workers", "2", "--cell-timeout", "60"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
-    assert done.returncode == 0, done.stdout + done.stderr
-    with open(out / "grades.csv", encoding="utf-8") as f:
-        rows = {row["student"]: row for row in csv.DictReader(f)}
-    assert set(rows) == set(notebooks)
-
-    def got(student: str) -> dict[str, float]:
-        return {gid: float(rows[student][gid]) for gid in points}
-
+    rows = autograde.ziptie_grade(assignment, notebooks, tmp_path)
     assert rows["solution"]["status"] == "ok", rows["solution"]["notes"]
-    assert got("solution") == points, rows["solution"]["notes"]
-    assert float(rows["solution"]["max"]) == sum(points.values())
-    assert got("untouched") == dict.fromkeys(points, 0.0)
-    for k, answer in enumerate(wrong):
-        scores = got(f"wrong{k}")
-        kept = [gid for gid in answer.loses if scores[gid] > 0]
-        assert not kept, f"{answer.name!r} kept the points of {kept}"
-    for name, _, _, keeps in HOSTILE.get(assignment, []):
+    assert autograde.points_of(rows["solution"], assignment).cells == points
+    for name, _, _, keeps in HOSTILE[assignment]:
+        got = autograde.points_of(rows[name], assignment).cells
         allowed = {} if keeps == "none" else {
             gid: p for gid, p in points.items() if gid not in keeps}
-        gained = {gid: s for gid, s in got(name).items()
+        gained = {gid: s for gid, s in got.items()
                   if s > allowed.get(gid, 0.0)}
         assert not gained, f"{name} gained {gained}: {rows[name]['notes']}"
         assert rows[name]["status"] in ("flagged", "ok"), rows[name]
         if keeps != "none":
-            assert got(name) == {**points, **dict.fromkeys(keeps, 0.0)}, \
+            assert got == {**points, **dict.fromkeys(keeps, 0.0)}, \
                 f"{name}: {rows[name]['notes']}"

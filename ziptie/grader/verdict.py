@@ -141,8 +141,9 @@ def _cell_shortcuts(outcome: sandbox.Outcome, cells: list[tuple[str, str]],
     return failed
 
 
-def _reason(probe, expect, got: dict | None) -> str | None:
-    """Why one case failed, or None: decided here, from plain data."""
+def reason(probe, expect, got: dict | None) -> str | None:
+    """Why one case failed, or None: decided here, from plain data
+    (``got``: what the runner reported of the probe)."""
     if got is None:
         return f"{probe.text} did not run"
     if got.get("forbidden"):
@@ -190,9 +191,9 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     result.notes += details
     for index, (gid, probe, expect) in enumerate(cases):
         if gid not in failed:
-            reason = _reason(probe, expect, outcome.probes.get(index))
-            if reason:
-                failed[gid] = reason
+            why = reason(probe, expect, outcome.probes.get(index))
+            if why:
+                failed[gid] = why
     flags = tampering + outcome.flags
     for gid, task in assignment.tasks.items():
         if flags:

@@ -66,7 +66,7 @@ WRONG_ANSWERS = [
                 old="        beta1, beta2 = self.betas", new=_WRAPPER,
                 loses=("test_adam_step", "test_adam_l2",
                        "test_adam_decoupled", "test_adam_state",
-                       "test_adamw")),
+                       "test_adamw", "test_digits_adam")),
     WrongAnswer("AdamW without decoupled decay", cell="AdamW",
                 old="decoupled_weight_decay=True",
                 new="decoupled_weight_decay=False", loses=("test_adamw",)),

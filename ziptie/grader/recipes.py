@@ -224,7 +224,9 @@ def classifier(optimizer: str, target: float, test=None, classes: int = 10,
     and its ``model``, an ``nn.Sequential`` whose ``linear`` layers are
     separated by ReLUs, classifies the test images at ``target`` accuracy.
 
-    The weights come back and the grader runs the network itself, on the
+    One step of a fresh ``optimizer`` must not hand its work to
+    ``torch.optim`` either. The weights come back and the grader runs the
+    network itself, on the
     test images (``test``: ``(X, y)``, the digits test split by default)
     whose labels it keeps; ``model(X)`` must agree with it, so a model that
     is something else behind its forward (a lookup of memorised images,
@@ -235,12 +237,18 @@ def classifier(optimizer: str, target: float, test=None, classes: int = 10,
             yield classifier("SGD", 0.95)
     """
     import numpy as np
+    import torch
 
     X, y = _digits_test() if test is None else test
     y = np.asarray(y)
+    w = torch.zeros(3, requires_grad=True)
+    w.grad = torch.ones(3)
+    # $3 a parameter, $4 a fresh optimizer of the class, $5 its step: the
+    # class must take its steps itself (torch.optim is forbidden below)
     probe = (Probe().hold("optimizer")
              .then(f"{optimizer}.__instancecheck__", ref(0))
-             .then("torch.optim.Optimizer.__instancecheck__", ref(0)))
+             .then("torch.optim.Optimizer.__instancecheck__", ref(0))
+             .put([w]).keep(optimizer, ref(3), lr=0.01).keep("$4.step"))
     for k in linear:
         probe.get(f"model.{k}.weight").get(f"model.{k}.bias")
     probe.then("model", X)
@@ -253,7 +261,7 @@ def classifier(optimizer: str, target: float, test=None, classes: int = 10,
                     f"name optimizer")
         if values[2] is not False:
             return f"{optimizer} must be written by hand, not with torch.optim"
-        logits = _mlp_logits(values[3:-1], X)
+        logits = _mlp_logits(values[6:-1], X)
         if logits is None or logits.shape != (len(y), classes):
             return (f"model must stay the network the notebook makes: "
                     f"Linear, ReLU, Linear, ending in {classes} logits")

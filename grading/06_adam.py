@@ -20,6 +20,7 @@ from ziptie.grader.recipes import (
     classifier,
     drive,
     driven_like,
+    random_linear,
     random_tensor,
     then_zero_grad,
     train_with,
@@ -36,16 +37,9 @@ SETTINGS = ("lr", "betas", "eps", "weight_decay", "decoupled_weight_decay")
 def _net(rng, *sizes) -> nn.Sequential:
     """Linear layers of these sizes with Tanh between, float64 weights
     drawn from ``rng``."""
-    layers = []
+    layers: list[nn.Module] = []
     for d_in, d_out in itertools.pairwise(sizes):
-        layer = nn.Linear(d_in, d_out, dtype=torch.float64)
-        bound = 1 / np.sqrt(d_in)
-        with torch.no_grad():
-            layer.weight.copy_(torch.from_numpy(
-                rng.uniform(-bound, bound, size=(d_out, d_in))))
-            layer.bias.copy_(torch.from_numpy(
-                rng.uniform(-bound, bound, size=d_out)))
-        layers += [layer, nn.Tanh()]
+        layers += [random_linear(rng, d_in, d_out, torch.float64), nn.Tanh()]
     return nn.Sequential(*layers[:-1])
 
 

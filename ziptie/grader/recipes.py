@@ -22,14 +22,16 @@ def random_tensor(rng: Any, shape: Any, dtype: Any = None) -> Any:
     return tensor if dtype is None else tensor.to(dtype)
 
 
-def random_linear(rng: Any, d_in: int, d_out: int) -> Any:
-    """An ``nn.Linear(d_in, d_out)`` whose weights are drawn from ``rng``
-    as PyTorch initialises them, uniform in :math:`\\pm 1/\\sqrt{d_{in}}`."""
+def random_linear(rng: Any, d_in: int, d_out: int, dtype: Any = None
+                  ) -> Any:
+    """An ``nn.Linear(d_in, d_out)`` (of ``dtype``, float32 unless given)
+    whose weights are drawn from ``rng`` as PyTorch initialises them,
+    uniform in :math:`\\pm 1/\\sqrt{d_{in}}`."""
     import numpy as np
     import torch
     from torch import nn
 
-    layer = nn.Linear(d_in, d_out)
+    layer = nn.Linear(d_in, d_out, dtype=dtype)
     bound = 1 / np.sqrt(d_in)
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(

@@ -81,7 +81,7 @@ def _grade(args: argparse.Namespace) -> int:
                  args.assignment, args.workers, args.out, limits,
                  layout=args.layout,
                  accept_weak_sandbox=args.accept_weak_sandbox,
-                 duedate=args.duedate)
+                 duedate=args.duedate, diagnose=not args.no_diagnosis)
 
 
 def _bounded(kind: type, low: float, high: float, unit: str):
@@ -208,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "17:00:00 UTC'): submissions whose timestamp.txt is "
                        "later are late, penalised as the course's nbgrader "
                        "configuration says (default: the gradebook's)")
+    grade.add_argument("--no-diagnosis", action="store_true",
+                       help="do not name, in a failed task's feedback, the "
+                       "mistake of grading/<assignment>_wrong.py it looks "
+                       "like (that takes the catalogue's mistakes a few "
+                       "seconds a batch, and each notebook a few more "
+                       "calls)")
     grade.set_defaults(func=_grade)
     return parser
 

@@ -35,7 +35,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ziptie.grader import sandbox
+from ziptie.grader import diagnosis, sandbox
 from ziptie.grader.assignment import Assignment, load_assignment
 from ziptie.grader.gradebook import (
     Book,
@@ -85,9 +85,11 @@ def _digest(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-def setup_key(spec: Assignment, limits: sandbox.Limits) -> dict[str, str]:
+def setup_key(spec: Assignment, limits: sandbox.Limits,
+              catalogue: str = "off") -> dict[str, str]:
     """What a grade depends on besides the notebook: the course files, the
-    limits and the grader's version (its own source, hashed)."""
+    limits, the grader's version (its own source, hashed) and the
+    catalogue of mistakes its feedback names (``"off"``: none)."""
     import platform
 
     import ziptie
@@ -99,12 +101,14 @@ def setup_key(spec: Assignment, limits: sandbox.Limits) -> dict[str, str]:
     return {"course": _digest(spec.digest, *files),
             "limits": _digest(json.dumps(asdict(limits), sort_keys=True)),
             "grader": _digest(ziptie.__version__,
-                              platform.python_version(), *code)}
+                              platform.python_version(), *code),
+            "diagnosis": catalogue}
 
 
 _CHANGED = {"course": "the course files changed",
             "limits": "the limits changed",
-            "grader": "the grader changed"}
+            "grader": "the grader changed",
+            "diagnosis": "the catalogue of mistakes changed"}
 
 
 def _load_state(out: Path) -> dict[str, dict]:
@@ -250,6 +254,8 @@ class _Batch:
         self.spec, self.secret, self.limits = spec, secret, limits
         self.hide, self.workers = hide, workers
         self.bar = None             # the progress bar, while one is shown
+        self.course: Path | None = None     # set: diagnose failed tasks
+        self.diagnosis: diagnosis.Diagnosis | None = None
         self.uids: queue.Queue = queue.Queue()
         for k in range(workers):
             self.uids.put(UID_BASE + (os.getpid() % 1000) * 64 + k
@@ -264,7 +270,8 @@ class _Batch:
             try:
                 result = grade_one(sub, self.spec, self.secret, self.limits,
                                    self.hide, uid, _progress(
-                                       self.bar, sub.student, self.limits))
+                                       self.bar, sub.student, self.limits),
+                                   self.diagnosis)
             except Exception as err:  # noqa: BLE001 - the grader's fault
                 result = _missing(sub, self.spec, "grader-error",
                                   f"{type(err).__name__}: {err}")
@@ -307,13 +314,15 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
           limits: sandbox.Limits | None = None, progress: bool = True,
           layout: str = "auto", accept_weak_sandbox: bool = False,
-          duedate: str | None = None) -> int:
+          duedate: str | None = None, diagnose: bool = True) -> int:
     """Grade every submission of one assignment; the exit status.
 
     Whatever the submissions hold, ``grades.csv`` and ``results.jsonl``
     are written, with a row for every student found. ``out`` is also an
     nbgrader course (``ziptie.grader.gradebook``); ``duedate`` is the
-    assignment's, for late penalties."""
+    assignment's, for late penalties. With ``diagnose``, a failed task's
+    feedback names the catalogued mistakes it looks like
+    (``ziptie.grader.diagnosis``)."""
     iso = sandbox.require(accept_weak_sandbox)
     course, submissions = course.resolve(), submissions.resolve()
     assignment = _pick_assignment(course, assignment)
@@ -334,6 +343,7 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
         workers = max(1, workers or os.cpu_count() or 1)
         batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
                        hide, workers, iso.separate_user)
+        batch.course = course if diagnose else None
         finished = _run(batch, found, out, progress, iso.describe(), book)
     if not finished:
         print("ziptie: stopped; run the same command again to grade the "
@@ -350,11 +360,17 @@ def _run(batch: _Batch, found: Found, out: Path, progress: bool,
     """Reuse what can be, grade the rest, write every file; False when
     the run was stopped."""
     spec = batch.spec
-    setup = setup_key(spec, batch.limits)
+    course = batch.course
+    setup = setup_key(spec, batch.limits, "off" if course is None
+                      else diagnosis.catalogue_digest(course, spec.name))
     results, todo, why = _plan(found.submissions, _load_state(out), setup)
     book.record(list(results.values()))
     print(_header(found, spec, results, todo, why, batch.workers,
                   isolation), file=sys.stderr)
+    if course is not None and todo:
+        batch.diagnosis = diagnosis.prepare(course, spec, out, batch.secret,
+                                            setup, batch.limits)
+        print(clean(f"  {batch.diagnosis.note}"), file=sys.stderr)
     start = time.monotonic()
     bar = None
     if progress and todo:

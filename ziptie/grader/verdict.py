@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 from ziptie.grader import sandbox, scan
 from ziptie.grader.assignment import (
@@ -25,6 +26,9 @@ from ziptie.grader.probe import changed_inputs
 from ziptie.grader.report import Result
 from ziptie.grader.submissions import Submission
 from ziptie.grader.wire import from_json
+
+if TYPE_CHECKING:
+    from ziptie.grader.diagnosis import Diagnosis
 
 
 def _seed(secret: str, *parts: str) -> int:
@@ -164,8 +168,11 @@ def reason(probe, expect, got: dict | None) -> str | None:
 
 def grade_one(sub: Submission, assignment: Assignment, secret: str,
               limits: sandbox.Limits, hide: list[str],
-              uid: int | None, on_event=None) -> Result:
-    """Grade one submission; never raises for anything the student did."""
+              uid: int | None, on_event=None,
+              diagnosis: Diagnosis | None = None) -> Result:
+    """Grade one submission; never raises for anything the student did.
+    With a ``diagnosis``, a failed task's reason names the known mistakes
+    it looks like (``ziptie.grader.diagnosis``)."""
     result = Result(sub.student, sub.assignment, sub.notebook, "ok",
                     {gid: 0.0 for gid in assignment.tasks},
                     notes=list(sub.notes))
@@ -178,12 +185,16 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
     result.notes += notes
     cases = _draw(assignment, secret, sub)
     tampering, failed = _review(cells, cases, assignment)
+    graded = [p.to_job() for _, p, _ in cases]
+    extra, where = diagnosis.probes(graded) if diagnosis else ([], [])
     job = {"cells": [text for text, _ in cells],
            "cell_forbid": _cell_forbid(cells, cases, assignment),
-           "probes": [p.to_job() for _, p, _ in cases]}
+           "probes": graded + extra}
     outcome = sandbox.run(job, {assignment.notebook: sub.path.read_bytes(),
                                 **assignment.files}, limits, hide, uid,
                           on_event)
+    if diagnosis is not None:
+        outcome, seen = diagnosis.split(outcome, len(cases), where)
     failed.update(_cell_shortcuts(outcome, cells, assignment))
     result.output = outcome.output
     result.seconds = outcome.seconds
@@ -202,6 +213,9 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
             result.reasons[gid] = failed[gid]
         else:
             result.points[gid] = task.points
+    if diagnosis is not None and not flags:
+        for gid, words in diagnosis.explain(list(failed), seen).items():
+            result.reasons[gid] += " " + words
     if flags or any("forbids" in r for r in result.reasons.values()):
         result.status = "flagged"
         result.notes = [f"flagged for review: {f}" for f in flags[:10]] + \

@@ -1,0 +1,384 @@
+"""Which known mistake a failed task looks like, in words for the student.
+
+Each assignment's catalogue, ``grading/<assignment>_wrong.py``, lists the
+mistakes students make, each the solution with one idea made wrong. Once
+per batch the grader
+
+1. draws, for every task, a set of *diagnosis cases* from a seed made of
+   the key in ``--out`` and the assignment alone, so that every
+   submission meets the same ones;
+2. has a process of its own (``ziptie.grader.reference``) run the
+   solution and every entry of the catalogue on them, and keeps, for each
+   task an entry loses, the entry's outputs there: its *fingerprint*.
+   A fingerprint is kept only where the entry fails the task's own checks
+   on these cases and is not within the matching tolerance of the
+   solution's outputs, and only where the solution passes them all; the
+   result is cached in ``--out/diagnosis.json``, keyed by the catalogue,
+   the course files, the grader and the key, so a rerun computes nothing.
+
+Then each submission answers the diagnosis cases of the tasks that have a
+fingerprint, in its own sandbox run, after the graded cases (no point
+depends on them, and what ends the sandbox there is not held against the
+grade). For a task the submission *failed*, the feedback names every
+entry whose fingerprint its outputs match, case by case: numbers within
+``RTOL`` and ``ATOL``, an exception where the entry raised one of the
+same kind (of the same message, where the entry returns no numbers at
+all), a forbidden call where the entry made the same one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ziptie.grader.assignment import Assignment, grade_cells, runnable_cells
+from ziptie.grader.report import write_atomic
+from ziptie.grader.sandbox import Limits, Outcome
+from ziptie.grader.verdict import reason
+from ziptie.grader.wire import from_json
+
+#: The cache of a batch's fingerprints, in ``--out``.
+CACHE = "diagnosis.json"
+#: How close a submission's numbers must be to a mistake's to match.
+RTOL, ATOL = 1e-4, 1e-6
+#: What the sandbox writes for a probe that it ended in (``sandbox._skip``).
+ENDED = "the sandbox ended here: "
+#: Errors that a notebook with an unanswered task gives as well: a
+#: mistake known by them would be named for any such notebook.
+UNANSWERED = ("NameError", "NotImplementedError")
+#: Seconds the reference run may take, at least.
+TIME = 300.0
+
+
+@dataclass
+class Diagnosis:
+    """The diagnosis cases of a batch and the mistakes known by them."""
+
+    #: for the instructor: what the diagnosis knows, or why it is off
+    note: str
+    #: by task, the probes of its diagnosis cases (those of tasks with a
+    #: fingerprint only)
+    cases: dict[str, list[dict]] = field(default_factory=dict)
+    #: by task, each mistake's name and its outputs on those cases
+    known: dict[str, list[tuple[str, list[dict]]]] = field(
+        default_factory=dict)
+
+    def probes(self, graded: list[dict]) -> tuple[list[dict], list[int]]:
+        """The probes to add to a submission's ``graded`` ones, and where
+        each diagnosis case's answer will be among all of them: a case
+        that is also a graded one (a fixed case) is asked once."""
+        known = {json.dumps(job, sort_keys=True): k
+                 for k, job in enumerate(graded)}
+        extra: list[dict] = []
+        where = []
+        for jobs in self.cases.values():
+            for job in jobs:
+                text = json.dumps(job, sort_keys=True)
+                if text not in known:
+                    known[text] = len(graded) + len(extra)
+                    extra.append(job)
+                where.append(known[text])
+        return extra, where
+
+    def split(self, outcome: Outcome, graded: int, where: list[int]
+              ) -> tuple[Outcome, list[dict | None]]:
+        """``outcome`` as if only the first ``graded`` probes had run, and
+        the answer to each diagnosis case (``where``: from
+        :meth:`probes`)."""
+        extra = [v for k, v in outcome.probes.items() if k >= graded]
+        problems = list(outcome.problems)
+        for message in extra:            # a restart that skipped one
+            error = str(message.get("error", ""))
+            if error.startswith(ENDED) and error[len(ENDED):] in problems:
+                problems.remove(error[len(ENDED):])
+        if problems and {"error": "did not finish"} in extra:
+            problems.pop()               # the last run ended in one
+        return dataclasses.replace(outcome, problems=problems, probes={
+            k: v for k, v in outcome.probes.items() if k < graded}), [
+            outcome.probes.get(k) for k in where]
+
+    def explain(self, failed: list[str], seen: list[dict | None]
+                ) -> dict[str, str]:
+        """For each task in ``failed`` whose answers to its diagnosis cases
+        (``seen``, from :meth:`split`) match known mistakes, the sentence
+        that names them."""
+        named: dict[str, str] = {}
+        offset = 0
+        for gid, jobs in self.cases.items():
+            got = seen[offset:offset + len(jobs)]
+            offset += len(jobs)
+            if gid in failed:
+                names = [name for name, want in self.known.get(gid, [])
+                         if matches(got, want)]
+                if names:
+                    named[gid] = words(names)
+        return named
+
+
+def words(names: list[str]) -> str:
+    """The sentence the feedback adds to a failed task."""
+    return "This looks like a known mistake: " + "; or: ".join(names) + "."
+
+
+# -- matching -----------------------------------------------------------------
+
+def _near(got: Any, want: Any) -> bool:
+    """``got`` is ``want``: the same structure, numbers within tolerance
+    (an array and a plain number differ)."""
+    import numpy as np
+
+    if isinstance(got, dict) or isinstance(want, dict):
+        return isinstance(got, dict) and isinstance(want, dict) and \
+            got.keys() == want.keys() and all(_near(got[k], want[k])
+                                              for k in want)
+    if isinstance(got, list) or isinstance(want, list):
+        return isinstance(got, list) and isinstance(want, list) and \
+            len(got) == len(want) and all(_near(g, w) for g, w in zip(
+                got, want, strict=True))
+    if got is None or want is None or isinstance(got, str | bool) or \
+            isinstance(want, str | bool):
+        return type(got) is type(want) and got == want
+    if isinstance(got, np.ndarray) != isinstance(want, np.ndarray):
+        return False                # a tensor is not a float
+    try:
+        a = np.asarray(got, dtype=float)
+        b = np.asarray(want, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL,
+                                                   atol=ATOL, equal_nan=True))
+
+
+def _kind(error: str) -> str:
+    return error.split(":", 1)[0].strip()
+
+
+def matches(got: list[dict | None], want: list[dict]) -> bool:
+    """The outputs ``got`` match a mistake's ``want``, case by case."""
+    if len(got) != len(want) or not want:
+        return False
+    numbers = any("values" in w and "forbidden" not in w for w in want)
+    for g, w in zip(got, want, strict=True):
+        if not isinstance(g, dict):
+            return False
+        if "forbidden" in g or "forbidden" in w:
+            if sorted(map(str, g.get("forbidden") or [])) != sorted(
+                    map(str, w.get("forbidden") or [])):
+                return False
+            continue
+        if "error" in g or "error" in w:
+            mine, theirs = str(g.get("error")), str(w.get("error"))
+            if "error" not in g or "error" not in w or (
+                    _kind(mine) != _kind(theirs) if numbers
+                    else mine != theirs):
+                return False
+            continue
+        try:
+            if not _near(from_json(g.get("values")),
+                         from_json(w.get("values"))) or not _near(
+                    from_json(g.get("args_after")),
+                    from_json(w.get("args_after"))):
+                return False
+        except (ValueError, RecursionError):
+            return False
+    return True
+
+
+# -- the fingerprints -----------------------------------------------------------
+
+def _seed(secret: str, *parts: str) -> int:
+    text = "/".join([secret, "diagnosis", *parts]).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:16], "big")
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def catalogue_digest(course: Path, assignment: str) -> str:
+    """The catalogue's text (and ``catalogue.py``'s), or ``"none"``."""
+    grading = course / "grading"
+    path = grading / f"{assignment}_wrong.py"
+    if not path.is_file():
+        return "none"
+    helper = grading / "catalogue.py"
+    return _digest(path.read_bytes(),
+                   helper.read_bytes() if helper.is_file() else b"")
+
+
+def _draw(spec: Assignment, secret: str) -> list[tuple[str, Any, Any]]:
+    """Every task's diagnosis cases: the same for every submission."""
+    import numpy as np
+
+    cases = []
+    for gid, task in spec.tasks.items():
+        rng = np.random.default_rng(_seed(secret, spec.name, gid))
+        cases += [(gid, probe, expect) for probe, expect in task.draw(rng)]
+    return cases
+
+
+def _stops(source: dict) -> dict[str, int]:
+    """For each test cell, how many cells to run run before it."""
+    stops = {}
+    graded = {gid for gid, c in grade_cells(source).items()
+              if c["metadata"]["nbgrader"].get("grade")}
+    for i, cell in enumerate(source["cells"]):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in graded:
+            stops[gid] = len(runnable_cells(source, dict(
+                source, cells=source["cells"][:i]))[0])
+    return stops
+
+
+def _reference(course: Path, spec: Assignment, cases: list,
+               limits: Limits) -> dict:
+    """What ``ziptie.grader.reference`` reports of the catalogue."""
+    cells = runnable_cells(spec.source, spec.source)[0]
+    job = {"grading": str((course / "grading").resolve()),
+           "assignment": spec.name,
+           "cells": [text for text, _ in cells],
+           "origins": [origin for _, origin in cells],
+           "stops": {gid: n for gid, n in _stops(spec.source).items()
+                     if gid in spec.tasks},
+           "tasks": [gid for gid, _, _ in cases],
+           "probes": [probe.to_job() for _, probe, _ in cases],
+           "cell_timeout": limits.cell_timeout}
+    with tempfile.TemporaryDirectory(prefix="ziptie-reference-") as tmp:
+        work, result = Path(tmp) / "work", Path(tmp) / "result.json"
+        work.mkdir()
+        for name, data in spec.files.items():
+            (work / name).write_bytes(data)
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "ziptie.grader.reference",
+             str(result)], cwd=work, stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                 "LANG": "C.UTF-8",
+                 "OMP_NUM_THREADS": "1"})
+        try:
+            _, err = proc.communicate(json.dumps(job).encode(),
+                                      timeout=max(TIME, limits.cell_timeout
+                                                  * 5))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise RuntimeError("the solution and its mistakes ran past "
+                               "the time limit") from None
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode or not result.is_file():
+            last = err.decode("utf-8", "replace").strip().splitlines()
+            raise RuntimeError(last[-1] if last else
+                               f"exit status {proc.returncode}")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
+def fingerprints(course: Path, spec: Assignment, secret: str,
+                 limits: Limits) -> dict:
+    """The diagnosis cases and the catalogue's fingerprints on them, as
+    plain data (what ``diagnosis.json`` holds), with why each entry that
+    has none is left out."""
+    cases = _draw(spec, secret)
+    data = _reference(course, spec, cases, limits)
+    if data["cells"]:
+        index, error = next(iter(data["cells"].items()))
+        raise RuntimeError(f"the solution failed in cell {int(index) + 1}: "
+                           f"{error}")
+    by_task: dict[str, list[int]] = {}
+    for k, (gid, _, _) in enumerate(cases):
+        by_task.setdefault(gid, []).append(k)
+    solution = data["runs"]["solution"]["probes"]
+
+    def answers(outputs: dict, gid: str) -> list:
+        return [outputs.get(str(k)) for k in by_task.get(gid, [])]
+
+    def unusable(gid: str, got: list) -> str | None:
+        """Why ``got`` cannot tell this mistake on task ``gid``."""
+        ks = by_task.get(gid, [])
+        if not ks or None in got:
+            return "no answer on the diagnosis cases"
+        if any(reason(cases[k][1], cases[k][2], solution.get(str(k)))
+               for k in ks):
+            return "the solution fails the diagnosis cases"
+        if not any(reason(cases[k][1], cases[k][2], g)
+                   for k, g in zip(ks, got, strict=True)) or matches(
+                got, answers(solution, gid)):
+            return "right on the diagnosis cases"
+        if any(_kind(str(g["error"])) in UNANSWERED for g in got
+               if "error" in g):
+            return "raises what an unanswered task raises"
+        return None
+
+    known: dict[str, list] = {}
+    left_out: dict[str, str] = {}
+    for e, entry in enumerate(data["entries"]):
+        run = data["runs"].get(str(e), {})
+        why = entry["problem"] or run.get("failed")
+        for gid in [] if why else entry["loses"]:
+            got = answers(run.get("probes", {}), gid)
+            why = unusable(gid, got)
+            if why is None:
+                known.setdefault(gid, []).append([entry["name"], got])
+        if not any(entry["name"] == name for named in known.values()
+                   for name, _ in named):
+            left_out[entry["name"]] = str(why)
+    return {"cases": {gid: [cases[k][1].to_job() for k in by_task[gid]]
+                      for gid in known},
+            "known": known, "left_out": left_out,
+            "entries": len(data["entries"])}
+
+
+def prepare(course: Path, spec: Assignment, out: Path, secret: str,
+            setup: dict[str, str], limits: Limits) -> Diagnosis:
+    """The batch's diagnosis, from the cache in ``out`` or computed (and
+    cached); never raises: a missing or broken catalogue turns it off,
+    with a note that says why."""
+    digest = catalogue_digest(course, spec.name)
+    name = f"grading/{spec.name}_wrong.py"
+    if digest == "none":
+        return Diagnosis(f"diagnosis: off, no catalogue of mistakes "
+                         f"({name})")
+    key = _digest(digest, setup.get("course", ""), setup.get("grader", ""),
+                  secret)
+    cache = out / CACHE
+    start = time.monotonic()
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("key") != key:
+            raise ValueError("another batch")
+        how = "from an earlier run"
+    except (OSError, ValueError, AttributeError):
+        try:
+            data = dict(fingerprints(course, spec, secret, limits), key=key)
+        except Exception as err:  # noqa: BLE001 - grading goes on
+            return Diagnosis(f"diagnosis: off, {name} could not be used "
+                             f"({type(err).__name__}: {err})"[:500])
+        write_atomic(cache, json.dumps(data, allow_nan=True))
+        how = f"computed in {time.monotonic() - start:.1f} s"
+    try:
+        known = {gid: [(str(n), list(o)) for n, o in entries]
+                 for gid, entries in data["known"].items()}
+        cases = {gid: list(jobs) for gid, jobs in data["cases"].items()}
+        named = {n for entries in known.values() for n, _ in entries}
+        note = (f"diagnosis: {len(named)} of {data['entries']} mistakes of "
+                f"{name} known by their outputs ({how})")
+    except (KeyError, TypeError, ValueError) as err:
+        return Diagnosis(f"diagnosis: off, {CACHE} is damaged ({err}): "
+                         f"delete it")
+    return Diagnosis(note, cases, known)

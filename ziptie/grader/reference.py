@@ -1,0 +1,196 @@
+"""The outputs of each catalogued mistake on the diagnosis cases: the
+trusted half of ``ziptie.grader.diagnosis``, in a process of its own.
+
+``python -m ziptie.grader.reference RESULT`` reads one job (JSON) from
+stdin::
+
+    {"grading": "/course/grading", "assignment": "02_loss",
+     "cells": ["source", ...], "origins": ["course", "mse", ...],
+     "stops": {"test_mse": 3, ...}, "tasks": ["test_mse", ...],
+     "probes": [{"steps": [...]}, ...], "cell_timeout": 60}
+
+(``cells`` and ``origins`` as ``runnable_cells`` gives them for the
+solution notebook; ``stops[gid]``: how many of them run before that test
+cell; ``tasks[k]``: the task of probe ``k``), loads the catalogue
+``grading/<assignment>_wrong.py`` and writes RESULT::
+
+    {"entries": [{"name": ..., "cell": ..., "loses": [...],
+                  "problem": null or why it was left out}, ...],
+     "runs": {"solution": {"0": message, ...}, "0": {...}, ...},
+     "cells": {"3": "Error: ..."}}
+
+where ``runs[str(e)]`` holds entry ``e``'s probes and a message is what
+the runner reports of a probe: ``values`` and ``args_after``, or
+``error``, and ``forbidden``.
+
+The solution runs first, whole, in an IPython shell, then every probe,
+as the sandbox runs a notebook (with the runner's own functions): its
+outputs, and every library's lazy imports done once. Then its cells run
+again, in a fresh namespace; just before the cell an entry changes, the
+process forks, and the child runs the changed cell, the cells up to the
+last test cell of the tasks the entry loses, then those tasks' probes,
+and exits. An entry costs its own cell and what follows it up to its
+tests, not a whole notebook. The solution is trusted instructor code: it
+needs no sandbox, only a process apart from the grader's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+
+from ziptie.grader import tripwire
+from ziptie.grader.runner import (
+    _error_of,
+    _run_cell,
+    _run_probe,
+    _shell,
+    _start_timer,
+)
+
+#: The run of the solution itself, among the entries' runs.
+SOLUTION = "solution"
+
+
+@dataclass
+class Run:
+    """What one child runs: cells ``start`` to ``stop - 1`` (the first
+    one as ``source`` when given), then ``probes``."""
+
+    label: str
+    start: int
+    stop: int
+    probes: list[int]
+    source: str | None = None
+    cells: dict[str, str] = field(default_factory=dict)
+
+
+def plan(job: dict, entries: list) -> tuple[list[dict], list[Run]]:
+    """For each catalogue entry, what it is and the run that shows it
+    (or why it has none)."""
+    cells, origins, stops = job["cells"], job["origins"], job["stops"]
+    described, runs = [], []
+    for e, entry in enumerate(entries):
+        tasks = [gid for gid in entry.loses if gid in stops]
+        about = {"name": str(entry.name), "cell": str(entry.cell),
+                 "loses": list(entry.loses), "problem": None}
+        described.append(about)
+        if entry.cell not in origins:
+            about["problem"] = f"no solution cell {entry.cell!r}"
+            continue
+        start = origins.index(entry.cell)
+        found = cells[start].count(entry.old)
+        if found != entry.count:
+            about["problem"] = (f"{entry.old!r} occurs {found} time(s) in "
+                                f"{entry.cell}, not {entry.count}")
+        elif not tasks:
+            about["problem"] = "it loses no task that has a check"
+        else:
+            runs.append(Run(str(e), start, max(start + 1, *(
+                stops[gid] for gid in tasks)), [
+                k for k, gid in enumerate(job["tasks"]) if gid in tasks],
+                cells[start].replace(entry.old, entry.new)))
+    return described, runs
+
+
+def answer(namespace: dict, probe: dict, forbidden, timeout: float
+           ) -> dict:
+    """One probe's message, as the runner sends it from the sandbox."""
+    called: list[str] = []
+    after: dict = {}
+    _start_timer(timeout)
+    try:
+        message: dict = {"values": _run_probe(namespace, probe, forbidden,
+                                              called, after),
+                         "args_after": after}
+    except BaseException as err:  # noqa: BLE001 - what the probe raised
+        message = {"error": _error_of(err)}
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    if called:
+        message["forbidden"] = [str(name) for name in called]
+    try:
+        json.dumps(message, allow_nan=True)
+    except (TypeError, ValueError) as err:
+        message = {"error": _error_of(err)}
+    return message
+
+
+def _child(shell, job: dict, run: Run, forbidden: dict) -> dict:
+    timeout = job.get("cell_timeout", 60)
+    for index in range(run.start, run.stop):
+        source = run.source if index == run.start and run.source \
+            is not None else job["cells"][index]
+        error = _run_cell(shell, source, timeout)
+        if error:
+            run.cells[str(index)] = error
+    return {"cells": run.cells, "probes": {
+        str(k): answer(shell.user_ns, job["probes"][k], forbidden.get(k),
+                       timeout) for k in run.probes}}
+
+
+def _fork(shell, job: dict, run: Run, forbidden: dict) -> dict:
+    """``run`` in a forked child, on a copy of this process's state."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        status = 1
+        try:
+            if "torch" in sys.modules:  # one thread: a forked pool can hang
+                sys.modules["torch"].set_num_threads(1)
+            data = json.dumps(_child(shell, job, run, forbidden),
+                              allow_nan=True).encode()
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(data)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status or not data:
+        return {"cells": {}, "probes": {}, "failed": f"status {status}"}
+    return json.loads(data)
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    sys.path.insert(0, job["grading"])
+    try:
+        import catalogue  # grading/catalogue.py of the course
+
+        entries = catalogue.load(job["assignment"])
+    finally:
+        sys.path.remove(job["grading"])
+    described, runs = plan(job, entries)
+    sys.path.insert(0, os.getcwd())
+    shell = _shell(os.getcwd())
+    forbidden = {k: tripwire.Forbidden(p["forbid"])
+                 for k, p in enumerate(job["probes"]) if p.get("forbid")}
+    cells = job["cells"]
+    whole = Run(SOLUTION, 0, len(cells), list(range(len(job["probes"]))))
+    results = {SOLUTION: _child(shell, job, whole, forbidden)}
+    shell.reset(new_session=False)
+    by_start: dict[int, list[Run]] = {}
+    for run in runs:
+        by_start.setdefault(run.start, []).append(run)
+    for index in range(len(cells)):
+        for run in by_start.get(index, []):
+            results[run.label] = _fork(shell, job, run, forbidden)
+        _run_cell(shell, cells[index], job.get("cell_timeout", 60))
+    with open(sys.argv[1], "w", encoding="utf-8") as f:
+        json.dump({"entries": described, "runs": results,
+                   "cells": results[SOLUTION]["cells"]},
+                  f, allow_nan=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

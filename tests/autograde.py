@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import html
 import os
 import re
 import shutil
@@ -233,6 +234,18 @@ def ziptie_grade(assignment: str,
                            f"{done.stderr}")
     with open(out / "grades.csv", encoding="utf-8") as f:
         return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def feedback(out: Path, student: str, assignment: str,
+             notebook: str | None = None) -> dict[str, str]:
+    """What the feedback page of ``student`` in ``ziptie grade``'s ``out``
+    says of each task (its "why" column), by grade id."""
+    name = Path(notebook or notebook_name(assignment)).stem + ".html"
+    page = (out / "feedback" / student / assignment / name).read_text(
+        encoding="utf-8")
+    rows = re.findall(r"<tr><td>(.*?)</td><td>.*?</td><td>(.*?)</td></tr>",
+                      page)
+    return {html.unescape(gid): html.unescape(why) for gid, why in rows}
 
 
 def points_of(row: dict, assignment: str) -> Scores:

@@ -60,6 +60,10 @@ UNANSWERED = ("NameError", "NotImplementedError")
 TIME = 300.0
 
 
+class Unusable(Exception):
+    """Why the catalogue gives no fingerprints this time."""
+
+
 @dataclass
 class Diagnosis:
     """The diagnosis cases of a batch and the mistakes known by them."""
@@ -277,15 +281,15 @@ def _reference(course: Path, spec: Assignment, cases: list,
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            raise RuntimeError("the solution and its mistakes ran past "
-                               "the time limit") from None
+            raise Unusable("the solution and its mistakes ran past the "
+                           "time limit") from None
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
         if proc.returncode or not result.is_file():
             last = err.decode("utf-8", "replace").strip().splitlines()
-            raise RuntimeError(last[-1] if last else
-                               f"exit status {proc.returncode}")
+            raise Unusable(last[-1] if last else
+                           f"exit status {proc.returncode}")
         return json.loads(result.read_text(encoding="utf-8"))
 
 
@@ -298,8 +302,8 @@ def fingerprints(course: Path, spec: Assignment, secret: str,
     data = _reference(course, spec, cases, limits)
     if data["cells"]:
         index, error = next(iter(data["cells"].items()))
-        raise RuntimeError(f"the solution failed in cell {int(index) + 1}: "
-                           f"{error}")
+        raise Unusable(f"the solution failed in cell {int(index) + 1}: "
+                       f"{error}")
     by_task: dict[str, list[int]] = {}
     for k, (gid, _, _) in enumerate(cases):
         by_task.setdefault(gid, []).append(k)
@@ -367,8 +371,10 @@ def prepare(course: Path, spec: Assignment, out: Path, secret: str,
         try:
             data = dict(fingerprints(course, spec, secret, limits), key=key)
         except Exception as err:  # noqa: BLE001 - grading goes on
+            why = str(err) if isinstance(err, Unusable) else \
+                f"{type(err).__name__}: {err}"
             return Diagnosis(f"diagnosis: off, {name} could not be used "
-                             f"({type(err).__name__}: {err})"[:500])
+                             f"({why})"[:500])
         write_atomic(cache, json.dumps(data, allow_nan=True))
         how = f"computed in {time.monotonic() - start:.1f} s"
     try:
@@ -377,7 +383,9 @@ def prepare(course: Path, spec: Assignment, out: Path, secret: str,
         cases = {gid: list(jobs) for gid, jobs in data["cases"].items()}
         named = {n for entries in known.values() for n, _ in entries}
         note = (f"diagnosis: {len(named)} of {data['entries']} mistakes of "
-                f"{name} known by their outputs ({how})")
+                f"{name} known by their outputs ({how})" + (
+                    f"; why not the others: {CACHE}" if data["left_out"]
+                    else ""))
     except (KeyError, TypeError, ValueError) as err:
         return Diagnosis(f"diagnosis: off, {CACHE} is damaged ({err}): "
                          f"delete it")

@@ -1,0 +1,254 @@
+"""A failed task's feedback names the catalogued mistake it looks like
+(``ziptie.grader.diagnosis``): a catalogue entry handed in gets its own
+name, a right answer and a mistake the catalogue lacks get none, a rerun
+reuses the fingerprints, and a missing or broken catalogue never stops
+grading.
+"""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import corpus
+import numpy as np
+import pytest
+
+import autograde
+from ziptie.grader.diagnosis import CACHE, Diagnosis, matches
+from ziptie.grader.sandbox import Outcome
+from ziptie.grader.wire import to_json
+
+KNOWN = "This looks like a known mistake"
+
+#: A catalogue of the corpus's fixture assignment.
+FIXTURE_WRONG = '''\
+from catalogue import WrongAnswer
+
+WRONG_ANSWERS = [
+    WrongAnswer("double returns three times x", cell="double",
+                old="2 * x", new="3 * x", loses=("test_double",)),
+    WrongAnswer("the mean of the absolute error", cell="mse",
+                old="(np.asarray(pred) - np.asarray(y)) ** 2",
+                new="np.abs(np.asarray(pred) - np.asarray(y))",
+                loses=("test_mse",)),
+    WrongAnswer("add(n) adds one", cell="counter",
+                old="self.count += n", new="self.count += 1",
+                loses=("test_counter",)),
+]
+'''
+
+
+def _value(x) -> dict:
+    """A probe's message with one value, as the runner sends it."""
+    return {"values": [to_json(x)], "args_after": {}}
+
+
+def test_outputs_match_numbers_within_tolerance_and_errors_by_kind():
+    assert matches([_value(np.array([1.0, 2.0]))],
+                   [_value(np.array([1.0, 2.0 + 1e-9]))])
+    assert not matches([_value(np.array([1.0, 2.1]))],
+                       [_value(np.array([1.0, 2.0]))])
+    assert not matches([_value(np.array([1.0, 2.0]))],
+                       [_value(np.array([1.0, 2.0, 3.0]))])
+    assert not matches([_value(1.0)], [_value(np.array(1.0))]), \
+        "a float is not a tensor"
+    assert not matches([None], [_value(1.0)])
+    assert not matches([], [])
+    one = _value(np.array(1.0))
+    assert matches([one, {"error": "ValueError: a"}],
+                   [one, {"error": "ValueError: b"}])
+    assert not matches([one, {"error": "TypeError: a"}],
+                       [one, {"error": "ValueError: a"}])
+    assert not matches([one, one], [one, {"error": "ValueError: a"}])
+    # a mistake known by its errors alone: the message must be the same
+    assert matches([{"error": "AttributeError: x"}],
+                   [{"error": "AttributeError: x"}])
+    assert not matches([{"error": "AttributeError: y"}],
+                       [{"error": "AttributeError: x"}])
+    called = {"error": "PermissionError: no", "forbidden": ["torch.f"]}
+    assert matches([called], [dict(called)])
+    assert not matches([dict(called, forbidden=["torch.g"])], [called])
+    assert not matches([one], [called])
+
+
+def test_a_task_that_passed_is_never_diagnosed():
+    mistake = _value(np.array(3.0))
+    diagnosis = Diagnosis("", {"test_a": [{"steps": [1]}]},
+                          {"test_a": [("sum instead of mean", [mistake])]})
+    assert diagnosis.explain(["test_a"], [mistake]) == {
+        "test_a": f"{KNOWN}: sum instead of mean."}
+    assert diagnosis.explain([], [mistake]) == {}
+    assert diagnosis.explain(["test_a"], [_value(np.array(2.0))]) == {}
+    two = Diagnosis("", diagnosis.cases, {"test_a": [
+        ("sum instead of mean", [mistake]), ("square of the mean", [mistake])]})
+    assert two.explain(["test_a"], [mistake]) == {"test_a": (
+        f"{KNOWN}: sum instead of mean; or: square of the mean.")}
+
+
+def test_diagnosis_probes_change_no_grade():
+    diagnosis = Diagnosis("", {"test_a": [{"steps": [1]}, {"steps": [2]}]})
+    extra, where = diagnosis.probes([{"steps": [2]}, {"steps": [3]}])
+    assert extra == [{"steps": [1]}], "a graded case is asked once"
+    assert where == [2, 0]
+    # the sandbox ended in a diagnosis probe, and again in the last run
+    ended = Outcome(probes={0: _value(1.0), 1: {"error": "CellTimeout: x"},
+                            2: {"error": "the sandbox ended here: "
+                                         "memory-limit"}},
+                    problems=["memory-limit"])
+    graded, seen = diagnosis.split(ended, 2, where)
+    assert graded.problems == [] and set(graded.probes) == {0, 1}
+    assert seen == [ended.probes[2], ended.probes[0]]
+    last = Outcome(probes={0: _value(1.0), 1: _value(2.0),
+                           2: {"error": "did not finish"}},
+                   problems=["timeout"])
+    assert diagnosis.split(last, 2, where)[0].problems == []
+    # what ended it in a graded probe still counts
+    graded_end = Outcome(probes={0: {"error": "the sandbox ended here: "
+                                              "timeout"}, 2: _value(1.0)},
+                         problems=["timeout"])
+    assert diagnosis.split(graded_end, 2, where)[0].problems == ["timeout"]
+
+
+def _course(tmp_path: Path, catalogue: str | None) -> Path:
+    """A copy of the corpus's course, with ``catalogue`` as the fixture's
+    catalogue of mistakes."""
+    course = tmp_path / "course"
+    shutil.copytree(corpus.COURSE, course)
+    if catalogue is not None:
+        shutil.copy(autograde.ROOT / "grading" / "catalogue.py",
+                    course / "grading")
+        (course / "grading" / f"{corpus.ASSIGNMENT}_wrong.py").write_text(
+            catalogue)
+    return course
+
+
+def _grade(course: Path, submissions: Path, out: Path, *extra: str):
+    done = subprocess.run(
+        [sys.executable, "-m", "ziptie.cli", "--course", str(course),
+         "grade", str(submissions), "--out", str(out), "--workers", "2",
+         "--cell-timeout", "12", "--memory-mb", "1536", *extra],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def _why(out: Path, student: str) -> dict[str, str]:
+    return autograde.feedback(out, student, corpus.ASSIGNMENT,
+                              corpus.NOTEBOOK)
+
+
+@pytest.mark.slow
+def test_the_fixture_names_its_mistakes_and_reruns_from_the_cache(tmp_path):
+    course = _course(tmp_path, FIXTURE_WRONG)
+    cases = [corpus.Case("good", "ok", 4, ""),
+             corpus.Case("triple", "ok", 3, "", {"double": corpus.WRONG_DOUBLE}),
+             corpus.Case("both", "ok", 1, "", {"double": corpus.WRONG_DOUBLE,
+                                               "mse": corpus.WRONG_MSE}),
+             corpus.Case("plus_two", "ok", 3, "", {
+                 "double": "def double(x):\n    return x + 2\n"}),
+             corpus.Case("stubs", "ok", 0, "", base="released")]
+    corpus.build(tmp_path / "class", cases)
+    out = tmp_path / "out"
+    done = _grade(course, tmp_path / "class", out)
+    assert "diagnosis: 3 of 3 mistakes of grading/01_fixture_wrong.py " \
+        "known by their outputs (computed in" in done.stderr
+    assert _why(out, "triple")["test_double"].endswith(
+        f"{KNOWN}: double returns three times x.")
+    both = _why(out, "both")
+    assert both["test_double"].endswith(
+        f"{KNOWN}: double returns three times x.")
+    assert both["test_mse"].endswith(
+        f"{KNOWN}: the mean of the absolute error.")
+    assert both["test_counter"] == "passed"
+    for student in ("good", "plus_two", "stubs"):   # no claim
+        assert not any(KNOWN in why for why in _why(out, student).values())
+    assert "largest difference" in _why(out, "plus_two")["test_double"]
+
+    cache = out / CACHE
+    before = cache.read_bytes()
+    corpus.build(tmp_path / "class", [corpus.Case(
+        "late", "ok", 3, "", {"double": corpus.WRONG_DOUBLE})])
+    again = _grade(course, tmp_path / "class", out)
+    assert "grading 1: 1 new" in again.stderr
+    assert "known by their outputs (from an earlier run)" in again.stderr
+    assert cache.read_bytes() == before
+    assert KNOWN in _why(out, "late")["test_double"]
+
+    off = _grade(course, tmp_path / "class", out, "--no-diagnosis")
+    assert "the catalogue of mistakes changed" in off.stderr
+    assert "diagnosis" not in off.stderr.replace(
+        "the catalogue of mistakes changed", "")
+    assert not any(KNOWN in why for why in _why(out, "triple").values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("catalogue,note", [
+    (None, "diagnosis: off, no catalogue of mistakes "
+           "(grading/01_fixture_wrong.py)"),
+    ("raise RuntimeError('half written')\n",
+     "diagnosis: off, grading/01_fixture_wrong.py could not be used "
+     "(RuntimeError: half written)"),
+    ("from catalogue import WrongAnswer\nWRONG_ANSWERS = [WrongAnswer("
+     "'gone', cell='double', old='no such text', new='x', "
+     "loses=('test_double',))]\n",
+     "diagnosis: 0 of 1 mistakes of grading/01_fixture_wrong.py known by "
+     "their outputs (computed in")])
+def test_a_missing_or_broken_catalogue_never_stops_grading(tmp_path,
+                                                           catalogue, note):
+    course = _course(tmp_path, catalogue)
+    corpus.build(tmp_path / "class", [
+        corpus.Case("good", "ok", 4, ""),
+        corpus.Case("triple", "ok", 3, "", {"double": corpus.WRONG_DOUBLE})])
+    out = tmp_path / "out"
+    done = _grade(course, tmp_path / "class", out)
+    assert note in done.stderr
+    with open(out / "grades.csv", encoding="utf-8") as f:
+        rows = {row["student"]: row["total"] for row in csv.DictReader(f)}
+    assert rows["good"] == "4" and rows["triple"] == "3"
+    assert not any(KNOWN in why for why in _why(out, "triple").values())
+
+
+def _class_of(assignment: str, names: list[str], **more) -> dict:
+    """The solution, the blank release, the catalogue entries called
+    ``names`` (by their name) and ``more`` notebooks."""
+    wrong = {answer.name: nb for answer, nb in
+             autograde.wrong_answers(assignment).values()}
+    return {"solution": autograde.filled(assignment),
+            "blank": autograde.student(assignment),
+            **{f"wrong{k}": wrong[name] for k, name in enumerate(names)},
+            **more}
+
+
+def _claims(out: Path, assignment: str, student: str) -> dict[str, str]:
+    return {gid: why for gid, why in autograde.feedback(
+        out, student, assignment).items() if KNOWN in why}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment,mistake,task,other", [
+    ("02_loss", "sum instead of mean", "test_mse",
+     # the root of the mean squared error: not in the catalogue
+     ("mse", "np.mean((pred - y) ** 2)", "np.sqrt(np.mean((pred - y) ** 2))")),
+    ("06_adam", "no bias correction of m", "test_adam_step",
+     # both moments corrected with beta1: not in the catalogue
+     ("Adam", "v_hat = v / (1 - beta2 ** t)", "v_hat = v / (1 - beta1 ** t)")),
+])
+def test_a_catalogue_entry_handed_in_is_named_in_its_feedback(
+        tmp_path, assignment, mistake, task, other):
+    class_ = _class_of(assignment, [mistake],
+                       other=autograde.mutated(assignment, *other))
+    rows = autograde.ziptie_grade(assignment, class_, tmp_path)
+    out = tmp_path / "graded"
+    assert float(rows["wrong0"][task]) == 0
+    assert _claims(out, assignment, "wrong0") == {
+        task: autograde.feedback(out, "wrong0", assignment)[task]}
+    assert autograde.feedback(out, "wrong0", assignment)[task].endswith(
+        f"{KNOWN}: {mistake}.")
+    assert float(rows["other"][task]) == 0
+    for student in ("solution", "blank", "other"):
+        assert _claims(out, assignment, student) == {}, student
+    known = json.loads((out / CACHE).read_text())["known"]
+    assert mistake in [name for name, _ in known[task]]

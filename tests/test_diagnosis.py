@@ -78,14 +78,15 @@ def test_a_task_that_passed_is_never_diagnosed():
     mistake = _value(np.array(3.0))
     diagnosis = Diagnosis("", {"test_a": [{"steps": [1]}]},
                           {"test_a": [("sum instead of mean", [mistake])]})
-    assert diagnosis.explain(["test_a"], [mistake]) == {
-        "test_a": f"{KNOWN}: sum instead of mean."}
-    assert diagnosis.explain([], [mistake]) == {}
-    assert diagnosis.explain(["test_a"], [_value(np.array(2.0))]) == {}
+    failed = {"test_a": "mse(...): expected 2., got 6."}
+    assert diagnosis.explain(failed, [mistake]) == {"test_a": (
+        f"mse(...): expected 2., got 6. {KNOWN}: sum instead of mean.")}
+    assert diagnosis.explain({}, [mistake]) == {}
+    assert diagnosis.explain(failed, [_value(np.array(2.0))]) == {}
     two = Diagnosis("", diagnosis.cases, {"test_a": [
         ("sum instead of mean", [mistake]), ("square of the mean", [mistake])]})
-    assert two.explain(["test_a"], [mistake]) == {"test_a": (
-        f"{KNOWN}: sum instead of mean; or: square of the mean.")}
+    assert two.explain({"test_a": "wrong"}, [mistake]) == {"test_a": (
+        f"wrong. {KNOWN}: sum instead of mean; or: square of the mean.")}
 
 
 def test_diagnosis_probes_change_no_grade():

@@ -386,6 +386,8 @@ def test_a_result_is_reused_only_with_the_same_setup(tmp_path):
     assert _why_regrade(entry, "g", setup) == "the notebook changed"
     assert _why_regrade(entry, "f", setup_key(spec, Limits(
         cell_timeout=61))) == "the limits changed"
+    assert _why_regrade(entry, "f", setup_key(spec, Limits(), "a digest")
+                        ) == "the catalogue of mistakes changed"
     checks = course / "grading" / f"{corpus.ASSIGNMENT}.py"
     checks.write_text(checks.read_text() + "# a fix\n")
     changed = setup_key(load_assignment(course, corpus.ASSIGNMENT),

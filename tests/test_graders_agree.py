@@ -5,8 +5,12 @@ the full solution (full marks), the blank release (nothing) and every
 entry of the assignment's catalogue of wrong answers
 (grading/<assignment>_wrong.py), which loses the points of the cells it
 names. Each grader grades the whole class of an assignment in one run.
+``ziptie grade``'s feedback names each entry whose outputs it knows
+(``ziptie.grader.diagnosis``) on the cells it lost, and no mistake where
+none is due.
 """
 
+import json
 import re
 import time
 
@@ -55,6 +59,25 @@ def _disagreements(wrong, by_ziptie, by_nbgrader) -> list[str]:
     return failures
 
 
+def _misdiagnosed(assignment, wrong, by_ziptie, out) -> list[str]:
+    """Where the feedback fails to name an entry it knows, on a cell the
+    entry lost, or claims a mistake on a cell that kept its points, or in
+    the solution or the blank release."""
+    known = json.loads((out / "diagnosis.json").read_text())["known"]
+    failures = []
+    for who in ["solution", "blank", *wrong]:
+        name = wrong[who][0].name if who in wrong else None
+        for gid, why in autograde.feedback(out, who, assignment).items():
+            claim = "This looks like a known mistake" in why
+            if claim and (name is None or by_ziptie[who][gid]):
+                failures.append(f"{who}: {gid} says {why!r}")
+            named = [n for n, _ in known.get(gid, [])]
+            if name in named and not by_ziptie[who][gid] and not (
+                    claim and name in why):
+                failures.append(f"{name!r} is not named on {gid}: {why!r}")
+    return failures
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_both_graders_agree_on_a_class(assignment, tmp_path):
@@ -79,5 +102,7 @@ def test_both_graders_agree_on_a_class(assignment, tmp_path):
     assert by_nbgrader["solution"].cells == points
     assert by_ziptie["blank"].cells == dict.fromkeys(points, 0.0)
     assert by_nbgrader["blank"].cells == dict.fromkeys(points, 0.0)
-    failures = _disagreements(wrong, by_ziptie, by_nbgrader)
+    failures = _disagreements(wrong, by_ziptie, by_nbgrader) + \
+        _misdiagnosed(assignment, wrong, by_ziptie,
+                      tmp_path / "ziptie" / "graded")
     assert not failures, "\n".join(failures)

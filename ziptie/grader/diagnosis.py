@@ -44,7 +44,7 @@ from typing import Any
 from ziptie.grader.assignment import Assignment, grade_cells, runnable_cells
 from ziptie.grader.report import write_atomic
 from ziptie.grader.sandbox import Limits, Outcome
-from ziptie.grader.verdict import reason
+from ziptie.grader.verdict import _cell_forbid, reason
 from ziptie.grader.wire import from_json
 
 #: The cache of a batch's fingerprints, in ``--out``.
@@ -111,11 +111,11 @@ class Diagnosis:
             k: v for k, v in outcome.probes.items() if k < graded}), [
             outcome.probes.get(k) for k in where]
 
-    def explain(self, failed: list[str], seen: list[dict | None]
+    def explain(self, failed: dict[str, str], seen: list[dict | None]
                 ) -> dict[str, str]:
-        """For each task in ``failed`` whose answers to its diagnosis cases
-        (``seen``, from :meth:`split`) match known mistakes, the sentence
-        that names them."""
+        """For each task in ``failed`` (its reason, by grade id) whose
+        answers to its diagnosis cases (``seen``, from :meth:`split`) match
+        known mistakes, its reason with the sentence that names them."""
         named: dict[str, str] = {}
         offset = 0
         for gid, jobs in self.cases.items():
@@ -125,7 +125,7 @@ class Diagnosis:
                 names = [name for name, want in self.known.get(gid, [])
                          if matches(got, want)]
                 if names:
-                    named[gid] = words(names)
+                    named[gid] = f"{failed[gid].rstrip(' .')}. {words(names)}"
         return named
 
 
@@ -260,7 +260,8 @@ def _reference(course: Path, spec: Assignment, cases: list,
                      if gid in spec.tasks},
            "tasks": [gid for gid, _, _ in cases],
            "probes": [probe.to_job() for _, probe, _ in cases],
-           "cell_timeout": limits.cell_timeout}
+           "cell_timeout": limits.cell_timeout,
+           "cell_forbid": _cell_forbid(cells, cases, spec)}
     with tempfile.TemporaryDirectory(prefix="ziptie-reference-") as tmp:
         work, result = Path(tmp) / "work", Path(tmp) / "result.json"
         work.mkdir()

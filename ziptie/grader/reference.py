@@ -7,11 +7,13 @@ stdin::
     {"grading": "/course/grading", "assignment": "02_loss",
      "cells": ["source", ...], "origins": ["course", "mse", ...],
      "stops": {"test_mse": 3, ...}, "tasks": ["test_mse", ...],
-     "probes": [{"steps": [...]}, ...], "cell_timeout": 60}
+     "probes": [{"steps": [...]}, ...], "cell_timeout": 60,
+     "cell_forbid": {"3": ["torch.optim.sgd.sgd", ...]}}
 
 (``cells`` and ``origins`` as ``runnable_cells`` gives them for the
 solution notebook; ``stops[gid]``: how many of them run before that test
-cell; ``tasks[k]``: the task of probe ``k``), loads the catalogue
+cell; ``tasks[k]``: the task of probe ``k``; ``cell_forbid``: what a
+cell may not call, as in the sandbox's job), loads the catalogue
 ``grading/<assignment>_wrong.py`` and writes RESULT::
 
     {"entries": [{"name": ..., "cell": ..., "loses": [...],
@@ -119,12 +121,23 @@ def answer(namespace: dict, probe: dict, forbidden, timeout: float
     return message
 
 
+def _cell(shell, job: dict, index: int, source: str) -> str | None:
+    """Run one cell as the runner does: what its tasks forbid raises."""
+    names = job.get("cell_forbid", {}).get(str(index))
+    if names:
+        sys.setprofile(tripwire.profiler(tripwire.Forbidden(names), []))
+    try:
+        return _run_cell(shell, source, job.get("cell_timeout", 60))
+    finally:
+        sys.setprofile(None)
+
+
 def _child(shell, job: dict, run: Run, forbidden: dict) -> dict:
     timeout = job.get("cell_timeout", 60)
     for index in range(run.start, run.stop):
         source = run.source if index == run.start and run.source \
             is not None else job["cells"][index]
-        error = _run_cell(shell, source, timeout)
+        error = _cell(shell, job, index, source)
         if error:
             run.cells[str(index)] = error
     return {"cells": run.cells, "probes": {
@@ -184,7 +197,7 @@ def main() -> int:
     for index in range(len(cells)):
         for run in by_start.get(index, []):
             results[run.label] = _fork(shell, job, run, forbidden)
-        _run_cell(shell, cells[index], job.get("cell_timeout", 60))
+        _cell(shell, job, index, cells[index])
     with open(sys.argv[1], "w", encoding="utf-8") as f:
         json.dump({"entries": described, "runs": results,
                    "cells": results[SOLUTION]["cells"]},

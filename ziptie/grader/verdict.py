@@ -214,8 +214,7 @@ def grade_one(sub: Submission, assignment: Assignment, secret: str,
         else:
             result.points[gid] = task.points
     if diagnosis is not None and not flags:
-        for gid, words in diagnosis.explain(list(failed), seen).items():
-            result.reasons[gid] += " " + words
+        result.reasons.update(diagnosis.explain(failed, seen))
     if flags or any("forbids" in r for r in result.reasons.values()):
         result.status = "flagged"
         result.notes = [f"flagged for review: {f}" for f in flags[:10]] + \

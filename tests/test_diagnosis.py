@@ -84,7 +84,8 @@ def test_a_task_that_passed_is_never_diagnosed():
     assert diagnosis.explain({}, [mistake]) == {}
     assert diagnosis.explain(failed, [_value(np.array(2.0))]) == {}
     two = Diagnosis("", diagnosis.cases, {"test_a": [
-        ("sum instead of mean", [mistake]), ("square of the mean", [mistake])]})
+        ("sum instead of mean", [mistake]),
+        ("square of the mean", [mistake])]})
     assert two.explain({"test_a": "wrong"}, [mistake]) == {"test_a": (
         f"wrong. {KNOWN}: sum instead of mean; or: square of the mean.")}
 
@@ -145,7 +146,8 @@ def _why(out: Path, student: str) -> dict[str, str]:
 def test_the_fixture_names_its_mistakes_and_reruns_from_the_cache(tmp_path):
     course = _course(tmp_path, FIXTURE_WRONG)
     cases = [corpus.Case("good", "ok", 4, ""),
-             corpus.Case("triple", "ok", 3, "", {"double": corpus.WRONG_DOUBLE}),
+             corpus.Case("triple", "ok", 3, "", {
+                 "double": corpus.WRONG_DOUBLE}),
              corpus.Case("both", "ok", 1, "", {"double": corpus.WRONG_DOUBLE,
                                                "mse": corpus.WRONG_MSE}),
              corpus.Case("plus_two", "ok", 3, "", {

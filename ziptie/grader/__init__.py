@@ -12,10 +12,10 @@ order a submission flows through them:
 - ``wire``: values across the boundary, as JSON;
 - ``probe`` and ``recipes``: what a check asks and how it compares;
 - ``verdict``: one submission's points, decided from what came back;
-- ``diagnosis`` and ``reference``: which catalogued mistake
-  (``grading/<assignment>_wrong.py``) a failed task looks like, from the
-  catalogue's outputs on cases every submission also answers, computed
-  once a batch in a process of its own;
+- ``diagnosis``: which catalogued mistake (``grading/<assignment>_wrong.py``)
+  a failed task looks like, from the catalogue's outputs on cases every
+  submission also answers; ``diagnosis_reference``: those outputs,
+  computed once a batch in a process of its own;
 - ``report``: ``grades.csv``, feedback pages, the summary;
 - ``gradebook``: ``--out`` as an nbgrader course (gradebook, autograded
   notebooks) that nbgrader's own tools read;

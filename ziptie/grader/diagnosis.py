@@ -7,14 +7,16 @@ per batch the grader
 1. draws, for every task, a set of *diagnosis cases* from a seed made of
    the key in ``--out`` and the assignment alone, so that every
    submission meets the same ones;
-2. has a process of its own (``ziptie.grader.reference``) run the
-   solution and every entry of the catalogue on them, and keeps, for each
-   task an entry loses, the entry's outputs there: its *fingerprint*.
-   A fingerprint is kept only where the entry fails the task's own checks
-   on these cases and is not within the matching tolerance of the
-   solution's outputs, and only where the solution passes them all; the
-   result is cached in ``--out/diagnosis.json``, keyed by the catalogue,
-   the course files, the grader and the key, so a rerun computes nothing.
+2. has a process of its own (``ziptie.grader.diagnosis_reference``) run
+   the solution and every entry of the catalogue on them, and keeps, for
+   each task an entry loses, the entry's outputs there: its
+   *fingerprint*. A fingerprint is kept only where the entry fails the
+   task's own checks on these cases, is not within the matching tolerance
+   of the solution's outputs, does not depend on the global random state
+   and holds no error that an unanswered task raises as well, and only
+   where the solution passes every case; the result is cached in
+   ``--out/diagnosis.json``, keyed by the catalogue, the course files,
+   the grader and the key, so a rerun computes nothing.
 
 Then each submission answers the diagnosis cases of the tasks that have a
 fingerprint, in its own sandbox run, after the graded cases (no point
@@ -198,7 +200,7 @@ def matches(got: list[dict | None], want: list[dict]) -> bool:
     return True
 
 
-# -- the fingerprints -----------------------------------------------------------
+# -- the fingerprints ---------------------------------------------------------
 
 def _seed(secret: str, *parts: str) -> int:
     text = "/".join([secret, "diagnosis", *parts]).encode()
@@ -250,7 +252,7 @@ def _stops(source: dict) -> dict[str, int]:
 
 def _reference(course: Path, spec: Assignment, cases: list,
                limits: Limits) -> dict:
-    """What ``ziptie.grader.reference`` reports of the catalogue."""
+    """What ``ziptie.grader.diagnosis_reference`` reports of the catalogue."""
     cells = runnable_cells(spec.source, spec.source)[0]
     job = {"grading": str((course / "grading").resolve()),
            "assignment": spec.name,
@@ -268,8 +270,9 @@ def _reference(course: Path, spec: Assignment, cases: list,
         for name, data in spec.files.items():
             (work / name).write_bytes(data)
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "ziptie.grader.reference",
-             str(result)], cwd=work, stdin=subprocess.PIPE,
+            [sys.executable, "-I", "-m",
+             "ziptie.grader.diagnosis_reference", str(result)], cwd=work,
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -313,11 +316,14 @@ def fingerprints(course: Path, spec: Assignment, secret: str,
     def answers(outputs: dict, gid: str) -> list:
         return [outputs.get(str(k)) for k in by_task.get(gid, [])]
 
-    def unusable(gid: str, got: list) -> str | None:
-        """Why ``got`` cannot tell this mistake on task ``gid``."""
+    def unusable(gid: str, got: list, again: list) -> str | None:
+        """Why ``got`` cannot tell this mistake on task ``gid`` (``again``:
+        its answers with the global random states changed)."""
         ks = by_task.get(gid, [])
         if not ks or None in got:
             return "no answer on the diagnosis cases"
+        if not matches(again, got):
+            return "its answers depend on the global random state"
         if any(reason(cases[k][1], cases[k][2], solution.get(str(k)))
                for k in ks):
             return "the solution fails the diagnosis cases"
@@ -337,7 +343,7 @@ def fingerprints(course: Path, spec: Assignment, secret: str,
         why = entry["problem"] or run.get("failed")
         for gid in [] if why else entry["loses"]:
             got = answers(run.get("probes", {}), gid)
-            why = unusable(gid, got)
+            why = unusable(gid, got, answers(run.get("again") or {}, gid))
             if why is None:
                 known.setdefault(gid, []).append([entry["name"], got])
         if not any(entry["name"] == name for named in known.values()

@@ -1,8 +1,8 @@
 """The outputs of each catalogued mistake on the diagnosis cases: the
 trusted half of ``ziptie.grader.diagnosis``, in a process of its own.
 
-``python -m ziptie.grader.reference RESULT`` reads one job (JSON) from
-stdin::
+``python -m ziptie.grader.diagnosis_reference RESULT`` reads one job
+(JSON) from stdin::
 
     {"grading": "/course/grading", "assignment": "02_loss",
      "cells": ["source", ...], "origins": ["course", "mse", ...],
@@ -21,8 +21,9 @@ cell may not call, as in the sandbox's job), loads the catalogue
      "runs": {"solution": {"0": message, ...}, "0": {...}, ...},
      "cells": {"3": "Error: ..."}}
 
-where ``runs[str(e)]`` holds entry ``e``'s probes and a message is what
-the runner reports of a probe: ``values`` and ``args_after``, or
+where ``runs[str(e)]`` holds entry ``e``'s probes (``probes``; ``again``:
+the same with the global random states changed first) and a message is
+what the runner reports of a probe: ``values`` and ``args_after``, or
 ``error``, and ``forbidden``.
 
 The solution runs first, whole, in an IPython shell, then every probe,
@@ -38,11 +39,14 @@ needs no sandbox, only a process apart from the grader's.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ziptie.grader import tripwire
 from ziptie.grader.runner import (
@@ -132,21 +136,46 @@ def _cell(shell, job: dict, index: int, source: str) -> str | None:
         sys.setprofile(None)
 
 
+def _reseed() -> None:
+    """Global random states unlike those of any run of a notebook."""
+    import random
+
+    random.seed(20_250_707)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(20_250_707)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(20_250_707)
+
+
+def _answers(shell, job: dict, run: Run, forbidden: dict) -> dict:
+    return {str(k): answer(shell.user_ns, job["probes"][k],
+                           forbidden.get(k), job.get("cell_timeout", 60))
+            for k in run.probes}
+
+
 def _child(shell, job: dict, run: Run, forbidden: dict) -> dict:
-    timeout = job.get("cell_timeout", 60)
+    """Run ``run``'s cells, then its probes twice: as they come, and with
+    the global random states changed (``again``), since in the sandbox
+    the diagnosis probes meet whatever state the notebook left."""
     for index in range(run.start, run.stop):
         source = run.source if index == run.start and run.source \
             is not None else job["cells"][index]
         error = _cell(shell, job, index, source)
         if error:
             run.cells[str(index)] = error
-    return {"cells": run.cells, "probes": {
-        str(k): answer(shell.user_ns, job["probes"][k], forbidden.get(k),
-                       timeout) for k in run.probes}}
+
+    def reseeded() -> dict:
+        _reseed()
+        return _answers(shell, job, run, forbidden)
+
+    again = _fork(reseeded)
+    return {"cells": run.cells, "again": again,
+            "probes": _answers(shell, job, run, forbidden)}
 
 
-def _fork(shell, job: dict, run: Run, forbidden: dict) -> dict:
-    """``run`` in a forked child, on a copy of this process's state."""
+def _fork(work: Callable[[], Any]) -> Any:
+    """What ``work`` returns (JSON), run in a forked child, on a copy of
+    this process's state; None if the child failed."""
     sys.stdout.flush()
     sys.stderr.flush()
     read, write = os.pipe()
@@ -157,8 +186,7 @@ def _fork(shell, job: dict, run: Run, forbidden: dict) -> dict:
         try:
             if "torch" in sys.modules:  # one thread: a forked pool can hang
                 sys.modules["torch"].set_num_threads(1)
-            data = json.dumps(_child(shell, job, run, forbidden),
-                              allow_nan=True).encode()
+            data = json.dumps(work(), allow_nan=True).encode()
             with os.fdopen(write, "wb") as pipe:
                 pipe.write(data)
             status = 0
@@ -168,9 +196,7 @@ def _fork(shell, job: dict, run: Run, forbidden: dict) -> dict:
     with os.fdopen(read, "rb") as pipe:
         data = pipe.read()
     _, status = os.waitpid(pid, 0)
-    if status or not data:
-        return {"cells": {}, "probes": {}, "failed": f"status {status}"}
-    return json.loads(data)
+    return json.loads(data) if data and not status else None
 
 
 def main() -> int:
@@ -191,12 +217,17 @@ def main() -> int:
     whole = Run(SOLUTION, 0, len(cells), list(range(len(job["probes"]))))
     results = {SOLUTION: _child(shell, job, whole, forbidden)}
     shell.reset(new_session=False)
+    if "torch" in sys.modules:      # as in a fresh process
+        torch = sys.modules["torch"]
+        torch.manual_seed(torch.initial_seed())
     by_start: dict[int, list[Run]] = {}
     for run in runs:
         by_start.setdefault(run.start, []).append(run)
     for index in range(len(cells)):
         for run in by_start.get(index, []):
-            results[run.label] = _fork(shell, job, run, forbidden)
+            results[run.label] = _fork(functools.partial(
+                _child, shell, job, run, forbidden)) or {
+                "cells": {}, "probes": {}, "failed": "the run failed"}
         _cell(shell, job, index, cells[index])
     with open(sys.argv[1], "w", encoding="utf-8") as f:
         json.dump({"entries": described, "runs": results,

@@ -14,12 +14,12 @@ on a draw; ``test_graders_agree.py`` grades their entries.
 import contextlib
 import io
 
+import catalogue
+import nbgrader_bridge
 import numpy as np
 import pytest
 
 import autograde
-import catalogue
-import nbgrader_bridge
 
 DRAWS = 4
 #: Tasks scored on fixed data, and the cells that train for them.

@@ -157,6 +157,23 @@ class MLP(nn.Module):
                 H = torch.where(H > 0, H, torch.zeros_like(H))
         return H
 '''),
+    RightAnswer("numbered attributes with setattr and getattr",
+                cell="mlp_class", old=None, new='''
+class MLP(nn.Module):
+    def __init__(self, layer_sizes):
+        super().__init__()
+        self.num_layers = len(layer_sizes) - 1
+        for i in range(self.num_layers):
+            setattr(self, f"fc{i + 1}",
+                    nn.Linear(layer_sizes[i], layer_sizes[i + 1]))
+
+    def forward(self, X):
+        for i in range(1, self.num_layers + 1):
+            X = getattr(self, f"fc{i}")(X)
+            if i < self.num_layers:
+                X = torch.nn.functional.relu(X)
+        return X
+'''),
     # copy_params
     RightAnswer("through .data, no no_grad block", cell="copy_params",
                 old=None, new='''
@@ -188,5 +205,17 @@ def copy_params(model, params):
                 w_new = torch.from_numpy(np.ascontiguousarray(W.T))
                 module.weight.copy_(w_new.to(module.weight))
                 module.bias.copy_(torch.from_numpy(b).to(module.bias))
+'''),
+    RightAnswer("a state dict, loaded", cell="copy_params", old=None,
+                new='''
+def copy_params(model, params):
+    state = model.state_dict()
+    names = [name for name, module in model.named_modules()
+             if isinstance(module, nn.Linear)]
+    for name, (W, b) in zip(names, params):
+        prefix = f"{name}." if name else ""
+        state[prefix + "weight"] = torch.tensor(W.T)
+        state[prefix + "bias"] = torch.tensor(b)
+    model.load_state_dict(state)
 '''),
 ]

@@ -64,6 +64,11 @@ def zero_grad(params):
         if tensor.grad is not None:
             tensor.grad = None
 '''),
+    RightAnswer("fresh zeros", cell="zero_grad", old=None, new='''
+def zero_grad(params):
+    for p in params:
+        p.grad = torch.zeros_like(p)
+'''),
     # train_regression
     RightAnswer("F.mse_loss, float(loss), requires_grad_()",
                 cell="train_regression", old=None, new='''

@@ -161,6 +161,75 @@ class Adam:
             v_hat = v / (1 - beta2 ** t)
             p.data -= lr * m_hat / (torch.sqrt(v_hat) + self.eps)
 '''),
+    RightAnswer("param_groups as torch keeps them, the settings properties",
+                cell="Adam", old=None, new='''
+class Adam:
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0.0, *, decoupled_weight_decay=False):
+        if lr < 0.0 or eps < 0.0 or weight_decay < 0.0:
+            raise ValueError("lr, eps and weight_decay must not be negative")
+        if any(not 0.0 <= beta < 1.0 for beta in betas):
+            raise ValueError(f"Invalid betas: {betas}")
+        self.param_groups = [dict(
+            params=list(params), lr=lr, betas=betas, eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay)]
+        self.state = {}
+
+    @property
+    def lr(self):
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value):
+        self.param_groups[0]["lr"] = value
+
+    @property
+    def betas(self):
+        return self.param_groups[0]["betas"]
+
+    @property
+    def eps(self):
+        return self.param_groups[0]["eps"]
+
+    @property
+    def weight_decay(self):
+        return self.param_groups[0]["weight_decay"]
+
+    @property
+    def decoupled_weight_decay(self):
+        return self.param_groups[0]["decoupled_weight_decay"]
+
+    def zero_grad(self):
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            lr, wd = group["lr"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if wd != 0 and group["decoupled_weight_decay"]:
+                    p.mul_(1 - lr * wd)
+                elif wd != 0:
+                    grad = grad + wd * p
+                state = self.state.setdefault(p, {})
+                if not state:
+                    state["t"] = 0
+                    state["m"] = torch.zeros_like(p)
+                    state["v"] = torch.zeros_like(p)
+                state["t"] += 1
+                t, m, v = state["t"], state["m"], state["v"]
+                m.mul_(beta1).add_(grad, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denom = (v / (1 - beta2 ** t)).sqrt_().add_(group["eps"])
+                p.addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
+'''),
     # AdamW
     RightAnswer("settings passed by position", cell="AdamW", old=None,
                 new='''

@@ -140,3 +140,28 @@ def test_every_correct_rewrite_passes_every_draw(assignment, rng):
                     lost.append(f"{right.name!r} loses {gid} on draw "
                                 f"{draw} (seed {seed}): {why}")
     assert not lost, "\n".join(lost)
+
+
+def _class_of_rewrites(assignment: str) -> dict:
+    """Students ``right0``, ``right1``, ...: student k hands in the k-th
+    rewrite of every cell that has one (the solution elsewhere), so that a
+    few notebooks hold every rewrite, side by side as a class writes them."""
+    by_cell: dict[str, list] = {}
+    for right in catalogue.load_right(assignment):
+        by_cell.setdefault(right.cell, []).append(right)
+    count = max(len(rights) for rights in by_cell.values())
+    return {f"right{k}": autograde.rewritten(
+        assignment, *(rights[k] for rights in by_cell.values()
+                      if k < len(rights))) for k in range(count)}
+
+
+@pytest.mark.slow
+def test_ziptie_grade_gives_every_rewrite_full_points(tmp_path):
+    assignment = "02_loss"
+    class_ = _class_of_rewrites(assignment)
+    rows = autograde.ziptie_grade(assignment, class_, tmp_path)
+    points = autograde.max_points(assignment)
+    for who in class_:
+        got = autograde.points_of(rows[who], assignment).cells
+        assert rows[who]["status"] == "ok" and got == points, \
+            f"{who}: {got}, {rows[who]['notes']}"

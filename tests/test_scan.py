@@ -93,6 +93,14 @@ def test_a_forbidden_function_is_found_by_any_name(cell):
                for f in found)
 
 
+def test_a_numbered_name_on_self_is_no_way_to_a_forbidden_function():
+    cell = "getattr(self, f'cross{suffix}')"
+    assert scan([(0, cell)]) == []
+    found = scan([(0, cell)], [("torch.nn.functional.cross_entropy",
+                                "test_ce")])
+    assert ["computed name" in str(f) for f in found] == [True], found
+
+
 def test_a_finding_says_where():
     found = scan([(0, "x = 1"), (1, "y = 2\nimport os\nos.dup(1)")])
     assert [str(f) for f in found] == ["cell 2, line 3: uses os.dup"]

@@ -274,15 +274,17 @@ class _Reader(ast.NodeVisitor):
     def own_numbered(self, obj, attr) -> bool:
         """``setattr(self, f"fc{i}", layer)``: a name built on a plain
         prefix, on the student's own object, as a module with one layer a
-        size registers its layers. No such name is a dunder, private, or
-        one of the names that reach frames, files or processes."""
+        size registers its layers. No such name is a dunder, private, one
+        of the names that reach frames, files or processes, or a function
+        a task forbids."""
         if not (isinstance(obj, ast.Name) and obj.id == "self"
                 and "self" not in self.aliases
                 and isinstance(attr, ast.JoinedStr) and attr.values
                 and isinstance(attr.values[0], ast.Constant)):
             return False
         prefix = str(attr.values[0].value)
-        risky = ATTRIBUTES | SYS_NAMES | OS_NAMES | BUILTINS
+        risky = ATTRIBUTES | SYS_NAMES | OS_NAMES | BUILTINS | {
+            banned.rpartition(".")[2] for banned, _ in self.forbidden}
         return prefix[:1].isalpha() and not any(
             name.startswith(prefix) for name in risky)
 

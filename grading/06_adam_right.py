@@ -111,7 +111,8 @@ class Adam:
                 w = w - self.lr * m_hat / (v_hat.sqrt() + self.eps)
                 p.copy_(w.to(p.dtype))
 '''),
-    RightAnswer("zip over state lists, updates through .data", cell="Adam",
+    RightAnswer("zip over state lists, .data, the paper's efficient form",
+                cell="Adam",
                 old=None, new='''
 class Adam:
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
@@ -157,9 +158,10 @@ class Adam:
             t = self.steps[i]
             m.mul_(beta1).add_(g, alpha=1 - beta1)
             v.mul_(beta2).add_(g * g, alpha=1 - beta2)
-            m_hat = m / (1 - beta1 ** t)
-            v_hat = v / (1 - beta2 ** t)
-            p.data -= lr * m_hat / (torch.sqrt(v_hat) + self.eps)
+            # Kingma and Ba's efficient form, with eps scaled to match
+            bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
+            step_size = lr * bias2 ** 0.5 / bias1
+            p.data -= step_size * m / (v.sqrt() + self.eps * bias2 ** 0.5)
 '''),
     RightAnswer("param_groups as torch keeps them, the settings properties",
                 cell="Adam", old=None, new='''

@@ -112,8 +112,7 @@ class Adam:
                 p.copy_(w.to(p.dtype))
 '''),
     RightAnswer("zip over state lists, .data, the paper's efficient form",
-                cell="Adam",
-                old=None, new='''
+                cell="Adam", old=None, new='''
 class Adam:
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=0.0, *, decoupled_weight_decay=False):

@@ -7,6 +7,11 @@ order a submission flows through them:
 - ``scan``: read the student's cells for tampering and forbidden
   shortcuts, before they run;
 - ``sandbox``: start one submission in a limited, isolated process;
+  its parts: ``sandbox_limits`` (what a submission may use),
+  ``sandbox_isolation`` (what this machine gives), ``sandbox_cgroups``
+  (caps on the whole process tree), ``sandbox_process`` (one start,
+  watched from the grader), ``sandbox_jail`` (inside: namespaces, files,
+  per-process limits) and ``sandbox_channel`` (what comes back);
 - ``runner``: inside the sandbox, the student's cells, then the probes,
   with the tripwires of ``tripwire`` in place;
 - ``wire``: values across the boundary, as JSON;

@@ -1,7 +1,11 @@
 """The grading pipeline of ``ziptie grade``, one module a stage, in the
 order a submission flows through them:
 
-- ``submissions``: find whose notebook is whose (folders, zips, layouts);
+- ``submissions``: find whose notebook is whose; its parts:
+  ``submissions_zip`` (unpack a zip, member by member),
+  ``submissions_layouts`` (nbgrader, Canvas, Moodle, folders: whose a
+  file is), ``submissions_found`` (each student's files, which one
+  counts) and ``submissions_names`` (names safe to show);
 - ``assignment``: load an assignment: its source notebook, its checks
   (``grading/<assignment>.py`` in the course), the cells to run;
 - ``scan``: read the student's cells for tampering and forbidden

@@ -22,8 +22,9 @@ order a submission flows through them:
 - ``probe`` and ``recipes``: what a check asks and how it compares;
 - ``verdict``: one submission's points, decided from what came back;
 - ``report``: ``grades.csv``, feedback pages, the summary;
-- ``gradebook``: ``--out`` as an nbgrader course (gradebook, autograded
-  notebooks) that nbgrader's own tools read;
+- ``gradebook``: ``--out`` as an nbgrader course that nbgrader's own
+  tools read, set up; ``gradebook_record`` records each result in it,
+  with the notebook a person grades (``gradebook_autograded``);
 - ``grade``: the batch, submissions in, report out.
 
 The helpers students use in their notebooks import nothing from here

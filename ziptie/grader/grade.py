@@ -37,12 +37,8 @@ from pathlib import Path
 
 from ziptie.grader import sandbox
 from ziptie.grader.assignment import Assignment, load_assignment
-from ziptie.grader.gradebook import (
-    Book,
-    gradebook_record,
-    gradebook_setup,
-    gradebook_status,
-)
+from ziptie.grader.gradebook import Book, gradebook_setup
+from ziptie.grader.gradebook_record import gradebook_record, gradebook_status
 from ziptie.grader.report import (
     Result,
     clean,

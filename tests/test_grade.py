@@ -373,7 +373,7 @@ def test_a_result_is_reused_only_with_the_same_setup(tmp_path):
     import shutil
 
     from ziptie.grader.assignment import load_assignment
-    from ziptie.grader.grade import _why_regrade, setup_key
+    from ziptie.grader.grade_resume import _why_regrade, setup_key
     from ziptie.grader.sandbox import Limits
 
     course = tmp_path / "course"

@@ -25,7 +25,10 @@ order a submission flows through them:
 - ``gradebook``: ``--out`` as an nbgrader course that nbgrader's own
   tools read, set up; ``gradebook_record`` records each result in it,
   with the notebook a person grades (``gradebook_autograded``);
-- ``grade``: the batch, submissions in, report out.
+- ``grade``: the batch, submissions in, report out; its parts:
+  ``grade_resume`` (what a grade depends on, which earlier results are
+  reused), ``grade_workers`` (several submissions at once) and
+  ``grade_output`` (the files a run writes).
 
 The helpers students use in their notebooks import nothing from here
 (``ziptie check`` runs a notebook in the same sandbox).

@@ -28,7 +28,7 @@ import corpus
 import pytest
 
 import ziptie
-from ziptie.grader import runner, sandbox
+from ziptie.grader import runner_probe, sandbox
 from ziptie.grader.wire import from_json
 
 ISO = sandbox.isolation()
@@ -413,7 +413,7 @@ def test_from_json_refuses_what_is_not_data():
     with pytest.raises(ValueError, match="unknown dtype"):
         from_json({"$nd": [1], "dtype": "object"})
     with pytest.raises(TypeError, match="not plain data"):
-        runner.encode(object())
+        runner_probe.encode(object())
 
 
 def test_one_timeout_policy_for_check_grade_and_nbgrader():

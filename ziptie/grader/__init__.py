@@ -17,7 +17,8 @@ order a submission flows through them:
   watched from the grader), ``sandbox_jail`` (inside: namespaces, files,
   per-process limits) and ``sandbox_channel`` (what comes back);
 - ``runner``: inside the sandbox, the student's cells, then the probes,
-  with the tripwires of ``tripwire`` in place;
+  with the tripwires of ``tripwire`` in place; ``runner_probe`` runs one
+  probe's steps and reads and writes the values they exchange;
 - ``wire``: values across the boundary, as JSON;
 - ``probe`` and ``recipes``: what a check asks and how it compares;
 - ``verdict``: one submission's points, decided from what came back;

@@ -173,6 +173,20 @@ class Finder:
         sub = Submission(student, self.assignment, notebook, None,
                          list(owner.notes), name=owner.name,
                          student_id=owner.student_id)
+        hits = self._hits(student, notebook, sub)
+        good = self._readable(student, hits, sub)
+        if good:
+            self._newest(student, good, sub)
+        elif hits and hits[-1].problem is not None:
+            sub.status = hits[-1].problem[0]
+        else:
+            sub.notes.insert(0, f"no notebook {notebook}")
+        return sub
+
+    def _hits(self, student: str, notebook: str,
+              sub: Submission) -> list[_Candidate]:
+        """The student's files named as ``notebook`` (their only file, if
+        misnamed); the others are listed as not of this assignment."""
         mine = self.candidates.get(student, [])
         want = _stem(notebook)[0]
         hits = [c for c in mine if c.stem[0] == want
@@ -186,6 +200,11 @@ class Finder:
                 self.unmatched.append((c.rel, f"not a notebook of "
                                               f"{self.assignment} (from "
                                               f"{student})"))
+        return hits
+
+    def _readable(self, student: str, hits: list[_Candidate],
+                  sub: Submission) -> list[_Candidate]:
+        """The hits that can be read; the others are listed, and noted."""
         good = [c for c in hits if c.problem is None]
         for bad in hits:
             if bad.problem is None:
@@ -194,12 +213,11 @@ class Finder:
                                             f"(from {student})"))
             sub.notes.append(f"{bad.rel.rsplit('/', 1)[-1]}: "
                              f"{bad.problem[1]}")
-        if not good:
-            if hits and hits[-1].problem is not None:
-                sub.status = hits[-1].problem[0]
-            else:
-                sub.notes.insert(0, f"no notebook {notebook}")
-            return sub
+        return good
+
+    def _newest(self, student: str, good: list[_Candidate],
+                sub: Submission) -> None:
+        """Grade the newest of ``good``; older ones are listed."""
         good.sort(key=lambda c: (c.when, c.stem[1], c.file))
         newest = good[-1]
         if len(good) > 1:
@@ -214,4 +232,3 @@ class Finder:
         if self.layout == "nbgrader" and newest.path is not None:
             sub.timestamp = read_timestamp(newest.path.parent)
         sub.notes += newest.notes
-        return sub

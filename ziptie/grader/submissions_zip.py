@@ -177,36 +177,43 @@ def unzip(archive: Path, target: Path) -> Unzipped:
         raise LayoutError(f"{archive} is not a readable zip file "
                           f"({err})") from err
     with zf:
-        total, seen = 0, set()
-        members = zf.infolist()
-        for count, info in enumerate(members):
-            if count >= MAX_FILES:
-                result.refused.append((
-                    f"({len(members) - count} more files)", "refused",
-                    f"the zip holds more than {MAX_FILES} files"))
-                break
-            name = info.filename
-            parts = [p for p in name.replace("\\", "/").split("/") if p]
-            if info.is_dir() or not parts:
-                continue
-            problem = _member_problem(info, parts)
-            total += 0 if problem else info.file_size
-            if not problem and total > MAX_BYTES:
-                problem = "refused", (f"the zip unpacks to more than "
-                                      f"{MAX_BYTES >> 30} GB")
-            rel = "/".join(_short(p) for p in parts)
-            if not problem and rel in seen:
-                problem = ("unreadable", "a second file of the same name "
-                           "in the zip (the first is kept)")
-            if problem:
-                result.refused.append((name, *problem))
-                continue
-            _unpack(zf, info, target, rel, result)
-            seen.add(rel)
+        _unpack_members(zf, target, result)
         if getattr(zf, "names_not_utf8", False):
             result.notes.setdefault("", []).append(
                 "the zip has names that are not UTF-8: kept under safe names")
     return result
+
+
+def _unpack_members(zf: zipfile.ZipFile, target: Path,
+                    result: Unzipped) -> None:
+    """Each member unpacked into ``target`` or refused with its reason;
+    the caps on files and bytes hold for the whole zip."""
+    total, seen = 0, set()
+    members = zf.infolist()
+    for count, info in enumerate(members):
+        if count >= MAX_FILES:
+            result.refused.append((
+                f"({len(members) - count} more files)", "refused",
+                f"the zip holds more than {MAX_FILES} files"))
+            break
+        name = info.filename
+        parts = [p for p in name.replace("\\", "/").split("/") if p]
+        if info.is_dir() or not parts:
+            continue
+        problem = _member_problem(info, parts)
+        total += 0 if problem else info.file_size
+        if not problem and total > MAX_BYTES:
+            problem = "refused", (f"the zip unpacks to more than "
+                                  f"{MAX_BYTES >> 30} GB")
+        rel = "/".join(_short(p) for p in parts)
+        if not problem and rel in seen:
+            problem = ("unreadable", "a second file of the same name "
+                       "in the zip (the first is kept)")
+        if problem:
+            result.refused.append((name, *problem))
+            continue
+        _unpack(zf, info, target, rel, result)
+        seen.add(rel)
 
 
 def _unpack(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,

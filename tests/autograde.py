@@ -76,17 +76,22 @@ def solution_code(cell_source: str) -> str:
     return _SOLUTION_BLOCK.sub(lambda m: m.group(1), cell_source)
 
 
-def solution_namespace(assignment: str,
-                       skip: tuple[str, ...] = ()) -> dict:
+def solution_namespace(assignment: str, skip: tuple[str, ...] = (),
+                       wrong: catalogue.WrongAnswer | None = None) -> dict:
     """The setup and solution cells of the source notebook, run in one
     namespace (leaving out the cells whose ``grade_id`` is in ``skip``),
-    so tests can call the instructors' functions directly."""
+    so tests can call the instructors' functions directly; with the one
+    mistake of catalogue entry ``wrong`` made, if given."""
     namespace: dict = {}
     for grade_id, cell in _cells_by_id(source(assignment)).items():
         meta = cell.metadata["nbgrader"]
         if cell.cell_type == "code" and grade_id not in skip and (
                 meta.get("solution") or grade_id == "setup"):
-            exec(solution_code(cell.source), namespace)
+            code = solution_code(cell.source)
+            if wrong is not None and wrong.cell == grade_id:
+                assert code.count(wrong.old) == wrong.count, wrong.name
+                code = code.replace(wrong.old, wrong.new)
+            exec(code, namespace)
     return namespace
 
 

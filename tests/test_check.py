@@ -58,6 +58,29 @@ def test_a_syntax_error_is_printed_with_its_line(course):
 
 
 @pytest.mark.slow
+def test_what_the_grader_would_flag_is_said_before_hand_in(course):
+    path = _student(course)
+    _answer(path, "import os\n    os._exit(0)")
+    nb = json.loads(path.read_text())
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
+                        "execution_count": None,
+                        "source": "import gc\nprint(len(gc.get_objects()))"})
+    path.write_text(json.dumps(nb))
+    done = _check(path)
+    assert done.returncode == 1
+    assert "The grader will flag this notebook" in done.stdout
+    assert "code cell 1, line 3: uses os._exit" in done.stdout
+    assert "code cell 3, line 1: uses gc" in done.stdout
+
+    _answer(path, "return x + x")       # the course's cells are not read
+    nb = json.loads(path.read_text())
+    nb["cells"].pop()
+    path.write_text(json.dumps(nb))
+    assert check.flagged([c for c in nb["cells"]
+                          if c["cell_type"] == "code"]) == []
+
+
+@pytest.mark.slow
 def test_each_task_is_reported_while_the_notebook_still_runs(course):
     path = _student(course)
     _answer(path, "return x + x")

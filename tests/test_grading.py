@@ -96,6 +96,15 @@ HOSTILE = {
             "                        nesterov=False, maximize=False)\n")},
          ("test_sgd_init", "test_sgd_step", "test_sgd_momentum",
           "test_digits_sgd")),
+        # trains on every digit scikit-learn ships, the grader's included,
+        # by a path the scan cannot read
+        ("all_the_digits", "solution", {"+digits_data": (
+            "import os, sklearn\n"
+            "raw = np.loadtxt(os.path.join(os.path.dirname(sklearn.__file__),"
+            " 'datasets', 'data', 'digits' + '.csv' + '.gz'), delimiter=',')\n"
+            "X_train = torch.tensor(raw[:, :-1] / 16, dtype=torch.float32)\n"
+            "y_train = torch.tensor(raw[:, -1], dtype=torch.int64)\n")},
+         "none"),
     ],
     "07_signal": [
         ("universal", "released", {"+measure_step": UNIVERSAL}, "none"),

@@ -46,6 +46,13 @@ TAMPERING = {
     "import builtins\nbuiltins.AssertionError = Warning": "builtins",
     "import json.encoder": "json.encoder",
     "name = 'f_back'": "names 'f_back'",
+    # the digits the grader keeps back, read around ziptie.data
+    "from sklearn.datasets import load_digits": "reads the digits",
+    "import sklearn.datasets as d\nX = d.load_digits().data":
+        "reads the digits",
+    "import sklearn\nsklearn.datasets.load_digits()": "reads the digits",
+    "path = 'data/digits.csv.gz'": "names 'data/digits.csv.gz'",
+    "import ziptie\nziptie.data._digits(held_back=True)": "private",
 }
 
 #: Ways to reach torch's cross_entropy in a task that forbids it.
@@ -97,7 +104,9 @@ def test_honest_code_of_every_kind_is_not_flagged():
              "    e = np.exp(z)\n    return e / e.sum(axis=1, keepdims=True)",
              "%matplotlib inline\n%config InlineBackend.figure_format = "
              "'retina'\n%load_ext autoreload\n%autoreload 2",
-             "%timeit softmax(z)\n!pip install ziptie\n%pip install torch"]
+             "%timeit softmax(z)\n!pip install ziptie\n%pip install torch",
+             "from sklearn.datasets import make_moons\nX, y = make_moons()\n"
+             "digits = ziptie.data.load('digits')"]
     assert scan(list(enumerate(cells))) == []
 
 

@@ -11,7 +11,9 @@ own). It looks for two kinds of thing:
   (``ziptie.grader``), IPython's shell and its ``!``/``%`` commands,
   ``exec``, ``eval``, ``getattr`` with a computed name, dunder attributes
   such as ``__globals__`` or ``__subclasses__``, private parts of the
-  libraries (``torch._C``, ``torch.ops``);
+  libraries (``torch._C``, ``torch.ops``), and reading the handwritten
+  digits around ``ziptie.data``, which keeps back the images the grader
+  scores trained classifiers on;
 - **forbidden shortcuts** of one task: a function the task must not use
   (``torch.nn.functional.cross_entropy`` where the task is to write it),
   by its full name, an alias (``import torch.nn.functional as F``), a
@@ -87,6 +89,8 @@ ATTRIBUTES = {
     "ag_frame", "ag_code", "co_code", "co_consts", "cell_contents",
     "user_ns", "user_module", "register_magic_function",
 }
+#: Ways to the digits around ``ziptie.data`` (which keeps some back).
+DIGITS = ("sklearn.datasets.load_digits", "sklearn.datasets.data")
 #: Libraries whose private parts (``torch._C``) a notebook must not use.
 LIBRARIES = {"torch", "numpy", "scipy", "sklearn", "matplotlib", "ziptie",
              "tqdm"}
@@ -182,6 +186,9 @@ class _Reader(ast.NodeVisitor):
             if name == banned or name.startswith(banned + "."):
                 self.flag(node, f"uses {name}")
                 return
+        if name.startswith(DIGITS):
+            self.flag(node, f"reads the digits outside ziptie.data ({name})")
+            return
         module, _, attr = name.rpartition(".")
         if (module == "os" and attr in OS_NAMES) or (
                 module == "sys" and attr in SYS_NAMES):
@@ -282,7 +289,8 @@ class _Reader(ast.NodeVisitor):
         if isinstance(node.value, str) and (
                 node.value in ATTRIBUTES or node.value in SYS_NAMES - {
                     "exit", "stdin", "modules", "audit"}
-                or node.value.startswith("ziptie.grader")):
+                or node.value.startswith("ziptie.grader")
+                or "digits.csv" in node.value):
             self.flag(node, f"names {node.value!r}")
 
 

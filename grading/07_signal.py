@@ -39,7 +39,7 @@ OPTIMIZERS = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam,
 LOSSES = {"MSELoss": nn.MSELoss, "CrossEntropyLoss": nn.CrossEntropyLoss}
 
 
-# -- networks and data ---------------------------------------------------------
+# -- networks and data -----------------------------------------------------
 
 def _net(rng, sizes, activation=nn.Tanh, dtype=torch.float64,
          dead: int = 0) -> nn.Sequential:
@@ -102,7 +102,8 @@ def _setup(net, optimizer: str, settings: dict, loss: str) -> Probe:
 
 
 def _shown(optimizer: str, settings: dict) -> str:
-    inside = ", ".join(["params", *(f"{k}={v!r}" for k, v in settings.items())])
+    inside = ", ".join(["params",
+                        *(f"{k}={v!r}" for k, v in settings.items())])
     return f"torch.optim.{optimizer}({inside})"
 
 
@@ -237,10 +238,10 @@ def measure_step(rng):
     net = _net(rng, (5, 8, 3), nn.ReLU, dead=2)
     batches = [_batch(rng, n, 5, 3, "MSELoss", zero=zero)
                for n, zero in [(12, None), (1, None), (9, 1)]]
-    yield _measure_case(net, "SGD", {"lr": float(rng.uniform(0.01, 0.2)),
-                                     "momentum": float(rng.uniform(0.5, 0.95)),
-                                     "weight_decay": float(rng.uniform(0, 0.1))},
-                        "MSELoss", batches)
+    settings = {"lr": float(rng.uniform(0.01, 0.2)),
+                "momentum": float(rng.uniform(0.5, 0.95)),
+                "weight_decay": float(rng.uniform(0, 0.1))}
+    yield _measure_case(net, "SGD", settings, "MSELoss", batches)
 
     net = _net(rng, (6, 7, 4), nn.ReLU, dead=1)
     batches = [_batch(rng, n, 6, 4, "CrossEntropyLoss", zero=zero)
@@ -251,10 +252,9 @@ def measure_step(rng):
     net = _net(rng, (3, 5, 1))
     batches = [_batch(rng, int(rng.integers(1, 16)), 3, 1, "MSELoss")
                for _ in range(2)]
-    yield _measure_case(net, "AdamW", {"lr": float(rng.uniform(0.01, 0.1)),
-                                       "weight_decay": float(rng.uniform(0.1,
-                                                                         1))},
-                        "MSELoss", batches)
+    settings = {"lr": float(rng.uniform(0.01, 0.1)),
+                "weight_decay": float(rng.uniform(0.1, 1))}
+    yield _measure_case(net, "AdamW", settings, "MSELoss", batches)
 
     net = _net(rng, (4, 5, 3), nn.ReLU, dtype=torch.float32)
     batches = [_batch(rng, 6, 4, 3, "CrossEntropyLoss", torch.float32)

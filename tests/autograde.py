@@ -155,10 +155,13 @@ def mutated(assignment: str, grade_id: str, old: str, new: str,
 
 
 def max_points(assignment: str) -> dict[str, float]:
-    """Points of every graded cell of the source notebook."""
+    """Points of every autograded cell of the source notebook: its test
+    cells. (A written answer, a graded solution cell, waits for a person in
+    both graders, so neither gives it points.)"""
     return {gid: float(cell.metadata["nbgrader"]["points"])
             for gid, cell in _cells_by_id(source(assignment)).items()
-            if cell.metadata["nbgrader"].get("grade")}
+            if cell.metadata["nbgrader"].get("grade")
+            and not cell.metadata["nbgrader"].get("solution")}
 
 
 @dataclass
@@ -214,6 +217,7 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
             raise RuntimeError(f"nbgrader {step[0]} failed:\n{done.stdout}"
                                f"{done.stderr}")
     scores: dict[str, Scores] = {}
+    tested = max_points(assignment)
     with Gradebook(db) as gradebook:
         for who in submissions:
             try:
@@ -225,7 +229,7 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
             scores[who] = Scores({
                 grade.name: float(grade.score)
                 for notebook in submission.notebooks
-                for grade in notebook.grades})
+                for grade in notebook.grades if grade.name in tested})
     return scores
 
 

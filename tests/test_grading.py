@@ -106,6 +106,18 @@ HOSTILE = {
             "y_train = torch.tensor(raw[:, -1], dtype=torch.int64)\n")},
          "none"),
     ],
+    "07_signal": [
+        ("universal", "released", {"+measure_step": UNIVERSAL}, "none"),
+        ("patched_abs", "solution", {"+measure_step": (
+            "import torch\n"
+            "torch.Tensor.abs = lambda self: self.clone()\n")}, "none"),
+        ("ratio_by_name", "solution", {"loss_scale_ratio": (
+            "import torch\n"
+            "def loss_scale_ratio(model, loss_fn, X, y, optimizer_class,\n"
+            "                     settings, c):\n"
+            "    return float(c) if optimizer_class is torch.optim.SGD \\\n"
+            "        else 1.0\n")}, ("test_loss_scale",)),
+    ],
 }
 
 

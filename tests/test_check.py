@@ -4,6 +4,7 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT
 
 from ziptie import check
 
@@ -45,6 +46,22 @@ def test_check_reports_each_task(course):
     [result] = check.run(path)
     assert not result.passed and result.reason.startswith("AssertionError")
     assert result.advice().startswith("wrong answer")
+
+
+def test_no_released_notebook_has_a_syntax_error():
+    from ziptie.grader.assignment import cell_text
+
+    released = sorted(ROOT.glob("exercises/*/*.ipynb"))
+    assert released
+    for path in released:
+        nb = json.loads(path.read_text())
+        code = [cell_text(c["source"]) for c in nb["cells"]
+                if c["cell_type"] == "code"]
+        assert check.syntax_errors(code) == [], path
+    indented = "try:\n    import ziptie\nexcept ImportError:\n    %pip install x"
+    assert check.syntax_errors([indented]) == []
+    assert check.syntax_errors(["if x:\n%time f()"])[0].startswith(
+        "SyntaxError in code cell 1, line 2")
 
 
 @pytest.mark.slow

@@ -60,14 +60,18 @@ def plain(reason: str) -> str:
     return f"the test raised {reason}"
 
 
+def _as_pass(line: str) -> str:
+    return line[:len(line) - len(line.lstrip())] + "pass"
+
+
 def syntax_errors(cells: list[str]) -> list[str]:
     """A line for each code cell Python cannot parse: cell, line, error."""
     found = []
     for number, text in enumerate(cells, 1):
-        # IPython's %magics and !commands are not Python: blank them out,
-        # keeping the line numbers.
-        lines = ["" if line.lstrip().startswith(("%", "!")) else line
-                 for line in text.splitlines()]
+        # IPython's %magics and !commands are not Python: each becomes a
+        # `pass` at its indent, keeping the line numbers and the blocks.
+        lines = [_as_pass(line) if line.lstrip().startswith(("%", "!"))
+                 else line for line in text.splitlines()]
         try:
             compile("\n".join(lines), f"cell {number}", "exec")
         except SyntaxError as err:

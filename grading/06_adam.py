@@ -3,9 +3,9 @@
 Every input is drawn from ``rng`` at grading time, and every expected value
 is computed here, in the grader's process: the parameters after the same
 steps of ``torch.optim.Adam`` or ``torch.optim.AdamW`` (float64 unless a
-case is about float32), the test accuracy from the trained model's logits
-and labels only the grader holds. ``torch.optim`` is unusable in the
-sandbox while the student's optimizer runs.
+case is about float32), the accuracy of the trained model on the digits
+``ziptie.data.load`` keeps back, which no notebook holds. ``torch.optim``
+is unusable in the sandbox while the student's optimizer runs.
 """
 
 import itertools
@@ -303,4 +303,4 @@ def adamw(rng):
 
 @task("test_digits_adam", points=2)
 def digits_adam(rng):
-    yield classifier("Adam", 0.97)
+    yield classifier("Adam", 0.96)

@@ -77,17 +77,26 @@ def solution_code(cell_source: str) -> str:
     return _SOLUTION_BLOCK.sub(lambda m: m.group(1), cell_source)
 
 
-def solution_namespace(assignment: str,
-                       skip: tuple[str, ...] = ()) -> dict:
+def solution_namespace(assignment: str, skip: tuple[str, ...] = (),
+                       wrong: catalogue.WrongAnswer | None = None,
+                       right: catalogue.RightAnswer | None = None) -> dict:
     """The setup and solution cells of the source notebook, run in one
     namespace (leaving out the cells whose ``grade_id`` is in ``skip``),
-    so tests can call the instructors' functions directly."""
+    so tests can call the instructors' functions directly; with the one
+    mistake of catalogue entry ``wrong`` made, if given, or one cell
+    written another way, as the correct rewrite ``right`` has it."""
     namespace: dict = {}
     for grade_id, cell in _cells_by_id(source(assignment)).items():
         meta = cell.metadata["nbgrader"]
         if cell.cell_type == "code" and grade_id not in skip and (
                 meta.get("solution") or grade_id == "setup"):
-            exec(solution_code(cell.source), namespace)
+            code = solution_code(cell.source)
+            if wrong is not None and wrong.cell == grade_id:
+                assert code.count(wrong.old) == wrong.count, wrong.name
+                code = code.replace(wrong.old, wrong.new)
+            if right is not None and right.cell == grade_id:
+                code = right.apply(code)
+            exec(code, namespace)
     return namespace
 
 
@@ -99,6 +108,20 @@ def filled(assignment: str) -> nbformat.NotebookNode:
         if cell.metadata["nbgrader"].get("solution") and \
                 cell.cell_type == "code":
             cell.source = solution_code(answers[grade_id].source)
+    return nb
+
+
+def rewritten(assignment: str, *rights: catalogue.RightAnswer
+              ) -> nbformat.NotebookNode:
+    """The correct answers, with some cells written another way: each
+    of ``rights`` (correct rewrites, at most one a cell) applied to its
+    cell, as a student who wrote them would hand the notebook in."""
+    nb = filled(assignment)
+    cells = _cells_by_id(nb)
+    if len({r.cell for r in rights}) != len(rights):
+        raise ValueError("at most one rewrite a cell")
+    for right in rights:
+        cells[right.cell].source = right.apply(cells[right.cell].source)
     return nb
 
 
@@ -133,10 +156,13 @@ def mutated(assignment: str, grade_id: str, old: str, new: str,
 
 
 def max_points(assignment: str) -> dict[str, float]:
-    """Points of every graded cell of the source notebook."""
+    """Points of every autograded cell of the source notebook: its test
+    cells. (A written answer, a graded solution cell, waits for a person in
+    both graders, so neither gives it points.)"""
     return {gid: float(cell.metadata["nbgrader"]["points"])
             for gid, cell in _cells_by_id(source(assignment)).items()
-            if cell.metadata["nbgrader"].get("grade")}
+            if cell.metadata["nbgrader"].get("grade")
+            and not cell.metadata["nbgrader"].get("solution")}
 
 
 @dataclass
@@ -192,6 +218,7 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
             raise RuntimeError(f"nbgrader {step[0]} failed:\n{done.stdout}"
                                f"{done.stderr}")
     scores: dict[str, Scores] = {}
+    tested = max_points(assignment)
     with Gradebook(db) as gradebook:
         for who in submissions:
             try:
@@ -203,7 +230,7 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
             scores[who] = Scores({
                 grade.name: float(grade.score)
                 for notebook in submission.notebooks
-                for grade in notebook.grades})
+                for grade in notebook.grades if grade.name in tested})
     return scores
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -13,6 +14,8 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
+# the course's grading files (checks, catalogues, the nbgrader bridge)
+sys.path.insert(0, str(ROOT / "grading"))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT
 
 from ziptie import check
 
@@ -47,6 +48,22 @@ def test_check_reports_each_task(course):
     assert result.advice().startswith("wrong answer")
 
 
+def test_no_released_notebook_has_a_syntax_error():
+    from ziptie.grader.assignment import cell_text
+
+    released = sorted(ROOT.glob("exercises/*/*.ipynb"))
+    assert released
+    for path in released:
+        nb = json.loads(path.read_text())
+        code = [cell_text(c["source"]) for c in nb["cells"]
+                if c["cell_type"] == "code"]
+        assert check.syntax_errors(code) == [], path
+    indented = "try:\n    import ziptie\nexcept ImportError:\n    %pip install x"
+    assert check.syntax_errors([indented]) == []
+    assert check.syntax_errors(["if x:\n%time f()"])[0].startswith(
+        "SyntaxError in code cell 1, line 2")
+
+
 @pytest.mark.slow
 def test_a_syntax_error_is_printed_with_its_line(course):
     path = _student(course)
@@ -55,6 +72,29 @@ def test_a_syntax_error_is_printed_with_its_line(course):
     assert done.returncode == 1
     assert "SyntaxError in code cell 1, line 2: " in done.stdout
     assert "    return (x +" in done.stdout
+
+
+@pytest.mark.slow
+def test_what_the_grader_would_flag_is_said_before_hand_in(course):
+    path = _student(course)
+    _answer(path, "import os\n    os._exit(0)")
+    nb = json.loads(path.read_text())
+    nb["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [],
+                        "execution_count": None,
+                        "source": "import gc\nprint(len(gc.get_objects()))"})
+    path.write_text(json.dumps(nb))
+    done = _check(path)
+    assert done.returncode == 1
+    assert "The grader will flag this notebook" in done.stdout
+    assert "code cell 1, line 3: uses os._exit" in done.stdout
+    assert "code cell 3, line 1: uses gc" in done.stdout
+
+    _answer(path, "return x + x")       # the course's cells are not read
+    nb = json.loads(path.read_text())
+    nb["cells"].pop()
+    path.write_text(json.dumps(nb))
+    assert check.flagged([c for c in nb["cells"]
+                          if c["cell_type"] == "code"]) == []
 
 
 @pytest.mark.slow

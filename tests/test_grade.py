@@ -373,7 +373,7 @@ def test_a_result_is_reused_only_with_the_same_setup(tmp_path):
     import shutil
 
     from ziptie.grader.assignment import load_assignment
-    from ziptie.grader.grade import _why_regrade, setup_key
+    from ziptie.grader.grade_resume import _why_regrade, setup_key
     from ziptie.grader.sandbox import Limits
 
     course = tmp_path / "course"
@@ -400,6 +400,32 @@ def test_a_result_is_reused_only_with_the_same_setup(tmp_path):
     crashed = dict(entry, result={"status": "grader-error"})
     assert _why_regrade(crashed, "f", setup) == "not graded last time"
 
+
+def test_every_grader_module_is_in_the_graders_version(tmp_path,
+                                                       monkeypatch):
+    """A change to any module of the grader, however the stages are split
+    into modules, regrades what was graded before it."""
+    import shutil
+
+    import ziptie
+    from ziptie.grader.assignment import load_assignment
+    from ziptie.grader.grade_resume import setup_key
+    from ziptie.grader.sandbox import Limits
+
+    package = tmp_path / "ziptie"
+    shutil.copytree(Path(ziptie.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(ziptie, "__file__", str(package / "__init__.py"))
+    spec = load_assignment(corpus.COURSE, corpus.ASSIGNMENT)
+    before = setup_key(spec, Limits())["grader"]
+    modules = sorted((package / "grader").glob("*.py"))
+    assert {"sandbox_jail.py", "runner_probe.py"} <= {m.name for m in modules}
+    for module in modules:
+        text = module.read_text()
+        module.write_text(text + "# changed\n")
+        assert setup_key(spec, Limits())["grader"] != before, module.name
+        module.write_text(text)
+    assert setup_key(spec, Limits())["grader"] == before
 
 def test_inputs_come_from_the_key_and_the_submitted_file(tmp_path):
     """The same file meets the same inputs again; a changed file, or

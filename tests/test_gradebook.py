@@ -304,7 +304,8 @@ def test_a_due_date_that_is_no_time_is_refused(tmp_path):
 
 def test_the_notebook_a_person_grades_keeps_nbgraders_cells(tmp_path):
     from ziptie.grader.assignment import load_assignment
-    from ziptie.grader.gradebook import autograded, gradebook_setup
+    from ziptie.grader.gradebook import gradebook_setup
+    from ziptie.grader.gradebook_autograded import autograded
     from ziptie.grader.report import Result
 
     nb = json.loads(corpus.notebook_bytes(corpus.Case(
@@ -343,7 +344,8 @@ def test_the_notebook_a_person_grades_keeps_nbgraders_cells(tmp_path):
 
 def test_a_gradebook_with_cells_the_source_lost_is_refused(tmp_path):
     from ziptie.grader.assignment import load_assignment
-    from ziptie.grader.gradebook import gradebook_record, gradebook_setup
+    from ziptie.grader.gradebook import gradebook_setup
+    from ziptie.grader.gradebook_record import gradebook_record
     from ziptie.grader.report import Result
 
     spec = load_assignment(corpus.COURSE, corpus.ASSIGNMENT)

@@ -96,6 +96,27 @@ HOSTILE = {
             "                        nesterov=False, maximize=False)\n")},
          ("test_sgd_init", "test_sgd_step", "test_sgd_momentum",
           "test_digits_sgd")),
+        # trains on every digit scikit-learn ships, the grader's included,
+        # by a path the scan cannot read
+        ("all_the_digits", "solution", {"+digits_data": (
+            "import os, sklearn\n"
+            "raw = np.loadtxt(os.path.join(os.path.dirname(sklearn.__file__),"
+            " 'datasets', 'data', 'digits' + '.csv' + '.gz'), delimiter=',')\n"
+            "X_train = torch.tensor(raw[:, :-1] / 16, dtype=torch.float32)\n"
+            "y_train = torch.tensor(raw[:, -1], dtype=torch.int64)\n")},
+         "none"),
+    ],
+    "07_signal": [
+        ("universal", "released", {"+measure_step": UNIVERSAL}, "none"),
+        ("patched_abs", "solution", {"+measure_step": (
+            "import torch\n"
+            "torch.Tensor.abs = lambda self: self.clone()\n")}, "none"),
+        ("ratio_by_name", "solution", {"loss_scale_ratio": (
+            "import torch\n"
+            "def loss_scale_ratio(model, loss_fn, X, y, optimizer_class,\n"
+            "                     settings, c):\n"
+            "    return float(c) if optimizer_class is torch.optim.SGD \\\n"
+            "        else 1.0\n")}, ("test_loss_scale",)),
     ],
 }
 

@@ -28,7 +28,7 @@ import corpus
 import pytest
 
 import ziptie
-from ziptie.grader import runner, sandbox
+from ziptie.grader import runner_probe, sandbox
 from ziptie.grader.wire import from_json
 
 ISO = sandbox.isolation()
@@ -413,7 +413,7 @@ def test_from_json_refuses_what_is_not_data():
     with pytest.raises(ValueError, match="unknown dtype"):
         from_json({"$nd": [1], "dtype": "object"})
     with pytest.raises(TypeError, match="not plain data"):
-        runner.encode(object())
+        runner_probe.encode(object())
 
 
 def test_one_timeout_policy_for_check_grade_and_nbgrader():
@@ -457,14 +457,14 @@ def test_grade_refuses_a_weak_sandbox_unless_accepted(monkeypatch, course,
 
 
 def test_grade_shows_student_cell_and_time_left():
-    from ziptie.grader import grade
+    from ziptie.grader import grade_workers
 
     class Bar:
         def set_postfix_str(self, text, refresh):
             shown.append(text)
 
     shown = []
-    show = grade._progress(Bar(), "ada\x1b[2J", sandbox.Limits())
+    show = grade_workers._progress(Bar(), "ada\x1b[2J", sandbox.Limits())
     for event in [{"event": "cell", "index": 2}, {"event": "cell_done",
                   "index": 2}, {"event": "probe_start", "index": 0},
                   {"event": "cell", "index": "\x1b[2J"}]:

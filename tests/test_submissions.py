@@ -246,9 +246,9 @@ def test_every_broken_zip_member_gets_its_row(tmp_path):
 
 
 def test_a_zip_bomb_is_refused_and_the_rest_kept(tmp_path, monkeypatch):
-    from ziptie.grader import submissions
+    from ziptie.grader import submissions_zip
 
-    monkeypatch.setattr(submissions, "MAX_FILES", 5)
+    monkeypatch.setattr(submissions_zip, "MAX_FILES", 5)
     with zipfile.ZipFile(tmp_path / "bomb.zip", "w",
                          zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("boom_1_1_a.ipynb", bytes(30 << 20))

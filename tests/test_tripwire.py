@@ -39,6 +39,13 @@ ATTACKS = {
     "settrace": ("import sys\nsys.settrace(None)", "sys.settrace"),
     "setprofile": ("import sys\nsys.setprofile(None)", "sys.setprofile"),
     "socket": ("import socket\nsocket.socket()", "socket."),
+    # the digits the grader keeps back, read around ziptie.data
+    "digits": ("from sklearn.datasets import load_digits\nload_digits()",
+               "reads the digits"),
+    "digits_file": ("import numpy as np, sklearn, os\nnp.loadtxt(os.path."
+                    "join(os.path.dirname(sklearn.__file__), 'datasets', "
+                    "'data', 'digits.csv.gz'), delimiter=',')",
+                    "reads the digits"),
 }
 
 #: What honest notebooks do, which must pass untouched.

@@ -3,7 +3,9 @@
 Runs the notebook from top to bottom in the grader's sandbox and prints
 each graded task as soon as its test cell has run: passed, or what went
 wrong in plain words. A syntax error is found before anything runs and
-printed with its cell and line. Only the tests in the student's notebook
+printed with its cell and line, and so is anything in the cells the
+student wrote that the grader's reading (``ziptie.grader.scan``) would
+flag for the teacher to review. Only the tests in the student's notebook
 run; the hidden tests used in grading may still find a mistake.
 
 Without a notebook, ``ziptie check`` checks every notebook in the student
@@ -58,14 +60,18 @@ def plain(reason: str) -> str:
     return f"the test raised {reason}"
 
 
+def _as_pass(line: str) -> str:
+    return line[:len(line) - len(line.lstrip())] + "pass"
+
+
 def syntax_errors(cells: list[str]) -> list[str]:
     """A line for each code cell Python cannot parse: cell, line, error."""
     found = []
     for number, text in enumerate(cells, 1):
-        # IPython's %magics and !commands are not Python: blank them out,
-        # keeping the line numbers.
-        lines = ["" if line.lstrip().startswith(("%", "!")) else line
-                 for line in text.splitlines()]
+        # IPython's %magics and !commands are not Python: each becomes a
+        # `pass` at its indent, keeping the line numbers and the blocks.
+        lines = [_as_pass(line) if line.lstrip().startswith(("%", "!"))
+                 else line for line in text.splitlines()]
         try:
             compile("\n".join(lines), f"cell {number}", "exec")
         except SyntaxError as err:
@@ -73,6 +79,21 @@ def syntax_errors(cells: list[str]) -> list[str]:
             found.append(f"SyntaxError in {where}: {err.msg}\n"
                          f"    {(err.text or '').strip()}")
     return found
+
+
+def flagged(code: list[dict]) -> list[str]:
+    """What the grader would flag in the cells the student wrote (answers
+    and added cells; the course's own cells are the course's), as
+    ``code cell N, line L: what``."""
+    from ziptie.grader.assignment import cell_text
+    from ziptie.grader.scan import scan
+
+    def students(cell: dict) -> bool:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        return not meta or bool(meta.get("solution"))
+
+    findings = scan([(i, cell_text(c["source"])) for i, c in enumerate(code)])
+    return [f"code {f}" for f in findings if students(code[f.cell])]
 
 
 def _graded(code: list[dict]) -> dict[int, tuple[str, float]]:
@@ -163,6 +184,12 @@ def report(path: Path) -> int:
     code = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
     for problem in syntax_errors([cell_text(c["source"]) for c in code]):
         print(problem)
+    warnings = flagged(code)
+    if warnings:
+        print("The grader will flag this notebook for your teacher to "
+              "review, and it earns no points until then:")
+        for warning in warnings:
+            print(f"  {warning}")
     width = max((len(g) for g, _ in _graded(code).values()), default=0)
     print(f"Checking {path} (running every cell in a fresh sandbox)...")
     printed = set()
@@ -182,7 +209,7 @@ def report(path: Path) -> int:
     total = sum(r.points for r in results)
     print(f"{passed:g} of {total:g} points in the public tests. Hidden tests "
           f"also count in grading.")
-    return 0 if passed == total else 1
+    return 0 if passed == total and not warnings else 1
 
 
 def notebooks(course: Path) -> list[Path]:

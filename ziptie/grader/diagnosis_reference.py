@@ -49,13 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ziptie.grader import tripwire
-from ziptie.grader.runner import (
-    _error_of,
-    _run_cell,
-    _run_probe,
-    _shell,
-    _start_timer,
-)
+from ziptie.grader.runner import _error_of, _run_cell, _shell, _start_timer
+from ziptie.grader.runner_probe import _run_probe
 
 #: The run of the solution itself, among the entries' runs.
 SOLUTION = "solution"

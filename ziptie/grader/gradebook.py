@@ -26,17 +26,21 @@ manually graded answers and tasks wait for a person (``needs_manual_grade``);
 a late submission's penalty is computed by the course's late-submission
 plugin (``AssignLatePenalties.plugin_class``, ``LateSubmissionPlugin.
 penalty_method``), as ``nbgrader autograde`` does.
+
+This module sets the course up (``gradebook_setup``: the configuration,
+the assignment, its cells); the parts that record each result:
+
+- ``gradebook_record``: the student, the submission, the points, what
+  waits for a person, the late penalty, nbgrader's folders;
+- ``gradebook_autograded``: the autograded notebook a person grades.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +48,7 @@ import nbformat
 from nbformat import NotebookNode
 from traitlets.config import Config, PyFileConfigLoader
 
-from ziptie.grader.assignment import Assignment, cell_text
-from ziptie.grader.report import Result
-from ziptie.grader.submissions import Submission
-
-#: Where nbgrader's plugins log: nowhere (``nbgrader export`` shows the
-#: penalties; a warning per late student would bury the summary).
-_QUIET = logging.getLogger("ziptie.grader.gradebook")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
+from ziptie.grader.assignment import Assignment
 
 #: What ``nbgrader_config.py`` in OUT says.
 CONFIG = '''"""Written by ``ziptie grade``: this folder is an nbgrader course.
@@ -140,7 +136,7 @@ def grade_id(cell) -> str | None:
     return gid if isinstance(gid, str) else None
 
 
-def _nbgrader_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
+def nbgrader_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
     return {gid: c for c in nb.cells if (gid := grade_id(c)) is not None}
 
 
@@ -192,7 +188,7 @@ def _save_cells(gb, book: Book) -> None:
     from nbgrader import utils
 
     name, stem = book.assignment.name, book.notebook
-    cells = _nbgrader_cells(book.released)
+    cells = nbgrader_cells(book.released)
     notebook = gb.update_or_create_notebook(stem, name, kernelspec=json.dumps(
         book.released.metadata.get("kernelspec", {})))
     stale = {c.name for c in notebook.grade_cells + notebook.task_cells} - {
@@ -234,216 +230,3 @@ def _complete(gb, notebook) -> None:
             if cell.id not in commented:
                 gb.db.add(Comment(cell_id=cell.id, notebook=sub))
     gb.db.commit()
-
-
-def gradebook_record(book: Book,
-                     graded: list[tuple[Submission, Result]]) -> None:
-    """Record each result: the student, the submission and its time, the
-    points, what waits for a person, the autograded notebook, and the late
-    penalty."""
-    import warnings
-
-    gb = book.gradebook()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # SQLAlchemy's, about nbgrader
-        for sub, result in graded:
-            nb = autograded(book, sub, result)
-            _record(gb, book, sub, result, nb)
-            _write(book, sub, nb)
-        _late_penalties(gb, book, [sub.student for sub, _ in graded])
-
-
-def gradebook_status(book: Book) -> str:
-    """One line for the instructor: where the nbgrader course is, how many
-    submissions wait for a person, how many are late."""
-    subs = book.gradebook().assignment_submissions(book.assignment.name)
-    waiting = sum(1 for s in subs if s.needs_manual_grade)
-    late = sum(1 for s in subs if s.total_seconds_late > 0)
-    return (f"nbgrader course: {book.out} ({waiting} submission(s) wait for "
-            f"a person in nbgrader formgrader; {late} late)")
-
-
-def _record(gb, book: Book, sub: Submission, result: Result,
-            nb: NotebookNode | None) -> None:
-    from nbgrader import utils
-
-    name, stem, student = book.assignment.name, book.notebook, sub.student
-    gb.update_or_create_student(student)
-    gb.update_or_create_submission(name, student, timestamp=sub.timestamp)
-    theirs = _nbgrader_cells(nb) if nb is not None else {}
-    for gid, cell in _nbgrader_cells(book.released).items():
-        cell = theirs.get(gid, cell)
-        if utils.is_grade(cell) or utils.is_task(cell):
-            grade = gb.find_grade(gid, stem, name, student)
-            grade.auto_score = _auto_score(cell, result, nb is None)
-            if grade.manual_score is None:  # a person's grade stays theirs
-                grade.needs_manual_grade = grade.auto_score is None
-        if utils.is_solution(cell) or utils.is_task(cell):
-            blank = nb is None or _untouched(cell)
-            comment = gb.find_comment(gid, stem, name, student)
-            comment.auto_comment = ("No response." if blank and not
-                                    utils.is_task(cell) else None)
-    gb.db.commit()
-
-
-def _untouched(cell: NotebookNode) -> bool:
-    from nbgrader.utils import compute_checksum
-
-    return cell.metadata.nbgrader.get("checksum") == compute_checksum(cell)
-
-
-def _auto_score(cell: NotebookNode, result: Result,
-                nothing: bool) -> float | None:
-    """The autograder's points for a graded or task cell; None: a person
-    grades it. Nothing readable handed in: zero, as nbgrader gives a
-    missing notebook."""
-    from nbgrader import utils
-
-    if nothing:
-        return 0.0
-    if utils.is_task(cell):
-        return None
-    if utils.is_solution(cell):   # an answer a person grades, unless blank
-        return 0.0 if _untouched(cell) else None
-    return result.points.get(grade_id(cell) or "", 0.0)
-
-
-def _late_penalties(gb, book: Book, students: list[str]) -> None:
-    """Each late notebook's penalty, from the course's late-submission
-    plugin, as nbgrader's ``AssignLatePenalties`` assigns it."""
-    from nbgrader.preprocessors import AssignLatePenalties
-
-    assign = AssignLatePenalties(config=book.config, log=_QUIET)
-    assign.init_plugin()
-    name, stem = book.assignment.name, book.notebook
-    for student in students:
-        late = gb.find_submission(name, student).total_seconds_late
-        notebook = gb.find_submission_notebook(stem, name, student)
-        notebook.late_submission_penalty = None
-        if late > 0:
-            penalty = assign.plugin_inst.late_submission_penalty(
-                student, notebook.score, late)
-            if penalty is not None:
-                notebook.late_submission_penalty = \
-                    assign._check_late_penalty(notebook, penalty)
-    gb.db.commit()
-
-
-def autograded(book: Book, sub: Submission,
-               result: Result) -> NotebookNode | None:
-    """The notebook a person grades: the student's cells in their order,
-    nbgrader's cells as released (by ``grade_id``; missing ones put back),
-    outputs cleared, a failed check as its test cell's error. None when
-    nothing readable was handed in."""
-    submitted = _load(sub.path)
-    if submitted is None:
-        return None
-    known = _nbgrader_cells(book.released)
-    cells: list[NotebookNode] = []
-    seen: set[str] = set()
-    for cell in submitted["cells"]:
-        gid = grade_id(cell)
-        if gid in known and gid not in seen:
-            seen.add(gid)
-            cells.append(_restored(known[gid], cell))
-        elif isinstance(cell, dict):
-            cells.append(_plain(cell))
-    _put_back(cells, book.released, seen)
-    for cell in cells:
-        gid = grade_id(cell)
-        if gid in book.assignment.tasks and cell.cell_type == "code":
-            cell.outputs = _check_outputs(gid, result, book.assignment)
-    meta = {k: copy.deepcopy(v) for k, v in book.released.metadata.items()
-            if k in ("kernelspec", "language_info")}
-    return nbformat.v4.new_notebook(cells=cells, metadata=meta)
-
-
-def _load(path: Path | None) -> dict | None:
-    if path is None:
-        return None
-    try:
-        nb = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return None
-    ok = isinstance(nb, dict) and isinstance(nb.get("cells"), list)
-    return nb if ok else None
-
-
-def _restored(mine: NotebookNode, theirs: dict) -> NotebookNode:
-    """An nbgrader cell as released; an answer keeps the student's text."""
-    cell = copy.deepcopy(mine)
-    if mine.metadata.nbgrader.get("solution"):
-        cell.source = cell_text(theirs.get("source", ""))
-    if cell.cell_type == "code":
-        cell.outputs, cell.execution_count = [], None
-    return cell
-
-
-def _plain(cell: dict) -> NotebookNode:
-    """A cell of the student's own: its text only, no nbgrader role."""
-    text = cell_text(cell.get("source", ""))
-    kind = cell.get("cell_type")
-    if kind == "markdown":
-        return nbformat.v4.new_markdown_cell(text)
-    if kind == "raw":
-        return nbformat.v4.new_raw_cell(text)
-    return nbformat.v4.new_code_cell(text)
-
-
-def _put_back(cells: list[NotebookNode], released: NotebookNode,
-              seen: set[str]) -> None:
-    """Each nbgrader cell the student deleted, back after the one before
-    it in the released notebook."""
-    at = 0
-    for cell in released.cells:
-        gid = grade_id(cell)
-        if gid is None:
-            continue
-        if gid in seen:
-            at = 1 + next(i for i, c in enumerate(cells)
-                          if grade_id(c) == gid)
-        else:
-            cells.insert(at, copy.deepcopy(cell))
-            at += 1
-
-
-def _check_outputs(gid: str, result: Result,
-                   assignment: Assignment) -> list[NotebookNode]:
-    """Nothing when the check passed (nbgrader: full points), else the
-    reason as an error (nbgrader: no points)."""
-    if result.points.get(gid, 0.0) >= assignment.tasks[gid].points:
-        return []
-    why = result.reasons.get(gid) or f"no points ({result.status})"
-    return [nbformat.v4.new_output("error", ename="CheckFailed", evalue=why,
-                                   traceback=[f"CheckFailed: {why}"])]
-
-
-def _write(book: Book, sub: Submission, nb: NotebookNode | None) -> None:
-    """nbgrader's folders for one student: ``submitted/`` (the file as
-    handed in) and ``autograded/`` (``nb``, unless None), each with
-    ``timestamp.txt`` when the time is known."""
-    name = f"{book.notebook}.ipynb"
-    handed_in = sub.path.read_bytes() if sub.path is not None else None
-    graded = nbformat.writes(nb).encode() if nb is not None else None
-    for step, data in [("submitted", handed_in), ("autograded", graded)]:
-        folder = book.out / step / sub.student / book.assignment.name
-        stamp = folder / "timestamp.txt"
-        if data is None:
-            (folder / name).unlink(missing_ok=True)
-            stamp.unlink(missing_ok=True)
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        part = folder / (name + ".part")
-        part.write_bytes(data)
-        os.replace(part, folder / name)
-        if sub.timestamp is None:
-            stamp.unlink(missing_ok=True)
-        else:
-            stamp.write_text(_utc(sub.timestamp) + "\n", encoding="utf-8")
-
-
-def _utc(when: datetime) -> str:
-    """A time as nbgrader writes it in ``timestamp.txt``."""
-    from nbgrader.utils import parse_utc
-
-    return parse_utc(when).strftime("%Y-%m-%d %H:%M:%S.%f UTC")

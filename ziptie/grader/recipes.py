@@ -193,12 +193,15 @@ def trained_like(reference, net, X, y, num_steps: int, *,
 # -- a trained classifier ----------------------------------------------------
 
 @functools.cache
-def _digits_test():
-    """The images and labels of the digits test split (labels stay here)."""
-    import ziptie
+def _digits_held_back():
+    """The digits ``ziptie.data.load`` never returns, which no notebook
+    holds: their images go to the sandbox, their labels stay here."""
+    import torch
 
-    X, y = ziptie.data.load("digits", as_tensor=True).test
-    return X, y.numpy()
+    from ziptie.data import _digits
+
+    X, y = _digits(held_back=True)
+    return torch.tensor(X, dtype=torch.float32), y
 
 
 def _mlp_logits(weights: list, X) -> Any:
@@ -224,15 +227,15 @@ def classifier(optimizer: str, target: float, test=None, classes: int = 10,
     """A notebook's ``optimizer`` is an instance of its own class
     ``optimizer`` (a subclass counts) and not of ``torch.optim.Optimizer``,
     and its ``model``, an ``nn.Sequential`` whose ``linear`` layers are
-    separated by ReLUs, classifies the test images at ``target`` accuracy.
+    separated by ReLUs, classifies images the notebook has never held (the
+    digits ``ziptie.data.load`` keeps back) at ``target`` accuracy.
 
     One step of a fresh ``optimizer`` must not hand its work to
     ``torch.optim`` either. The weights come back and the grader runs the
-    network itself, on the
-    test images (``test``: ``(X, y)``, the digits test split by default)
-    whose labels it keeps; ``model(X)`` must agree with it, so a model that
-    is something else behind its forward (a lookup of memorised images,
-    say) earns nothing::
+    network itself, on the held-back images (``test``: ``(X, y)`` to use
+    others), whose labels it keeps; ``model(X)`` must agree with it, so a
+    model that is something else behind its forward (a lookup of memorised
+    images, say) earns nothing::
 
         @task("test_digits_sgd", points=2)
         def digits_sgd(rng):
@@ -241,7 +244,7 @@ def classifier(optimizer: str, target: float, test=None, classes: int = 10,
     import numpy as np
     import torch
 
-    X, y = _digits_test() if test is None else test
+    X, y = _digits_held_back() if test is None else test
     y = np.asarray(y)
     w = torch.zeros(3, requires_grad=True)
     w.grad = torch.ones(3)
@@ -272,8 +275,9 @@ def classifier(optimizer: str, target: float, test=None, classes: int = 10,
                     "(Linear, ReLU, Linear), nothing else")
         accuracy = float(np.mean(logits.argmax(axis=1) == y))
         if accuracy < target:
-            return (f"accuracy {accuracy:.3f} on the test images is below "
-                    f"{target}: check your optimizer and training loop "
-                    f"on the validation split")
+            return (f"accuracy {accuracy:.3f} on the grader's held-back "
+                    f"digits is below {target}: choose your settings by "
+                    f"the accuracy on the validation split, and aim above "
+                    f"{target}")
         return None
     return probe, compare

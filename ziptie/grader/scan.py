@@ -11,7 +11,9 @@ own). It looks for two kinds of thing:
   (``ziptie.grader``), IPython's shell and its ``!``/``%`` commands,
   ``exec``, ``eval``, ``getattr`` with a computed name, dunder attributes
   such as ``__globals__`` or ``__subclasses__``, private parts of the
-  libraries (``torch._C``, ``torch.ops``);
+  libraries (``torch._C``, ``torch.ops``), and reading the handwritten
+  digits around ``ziptie.data``, which keeps back the images the grader
+  scores trained classifiers on;
 - **forbidden shortcuts** of one task: a function the task must not use
   (``torch.nn.functional.cross_entropy`` where the task is to write it),
   by its full name, an alias (``import torch.nn.functional as F``), a
@@ -87,6 +89,8 @@ ATTRIBUTES = {
     "ag_frame", "ag_code", "co_code", "co_consts", "cell_contents",
     "user_ns", "user_module", "register_magic_function",
 }
+#: Ways to the digits around ``ziptie.data`` (which keeps some back).
+DIGITS = ("sklearn.datasets.load_digits", "sklearn.datasets.data")
 #: Libraries whose private parts (``torch._C``) a notebook must not use.
 LIBRARIES = {"torch", "numpy", "scipy", "sklearn", "matplotlib", "ziptie",
              "tqdm"}
@@ -182,6 +186,9 @@ class _Reader(ast.NodeVisitor):
             if name == banned or name.startswith(banned + "."):
                 self.flag(node, f"uses {name}")
                 return
+        if name.startswith(DIGITS):
+            self.flag(node, f"reads the digits outside ziptie.data ({name})")
+            return
         module, _, attr = name.rpartition(".")
         if (module == "os" and attr in OS_NAMES) or (
                 module == "sys" and attr in SYS_NAMES):
@@ -257,12 +264,29 @@ class _Reader(ast.NodeVisitor):
             attr = node.args[1] if len(node.args) > 1 else None
             if isinstance(attr, ast.Constant) and isinstance(attr.value, str):
                 self.check_attribute(node, attr.value)
-            else:
+            elif not self.own_numbered(node.args[0], attr):
                 self.flag(node, f"calls {func.id} with a computed name")
             for arg in [*node.args, *node.keywords]:
                 self.visit(arg)
             return
         self.generic_visit(node)
+
+    def own_numbered(self, obj, attr) -> bool:
+        """``setattr(self, f"fc{i}", layer)``: a name built on a plain
+        prefix, on the student's own object, as a module with one layer a
+        size registers its layers. No such name is a dunder, private, one
+        of the names that reach frames, files or processes, or a function
+        a task forbids."""
+        if not (isinstance(obj, ast.Name) and obj.id == "self"
+                and "self" not in self.aliases
+                and isinstance(attr, ast.JoinedStr) and attr.values
+                and isinstance(attr.values[0], ast.Constant)):
+            return False
+        prefix = str(attr.values[0].value)
+        risky = ATTRIBUTES | SYS_NAMES | OS_NAMES | BUILTINS | {
+            banned.rpartition(".")[2] for banned, _ in self.forbidden}
+        return prefix[:1].isalpha() and not any(
+            name.startswith(prefix) for name in risky)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)
@@ -282,7 +306,8 @@ class _Reader(ast.NodeVisitor):
         if isinstance(node.value, str) and (
                 node.value in ATTRIBUTES or node.value in SYS_NAMES - {
                     "exit", "stdin", "modules", "audit"}
-                or node.value.startswith("ziptie.grader")):
+                or node.value.startswith("ziptie.grader")
+                or "digits.csv" in node.value):
             self.flag(node, f"names {node.value!r}")
 
 

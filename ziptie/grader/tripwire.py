@@ -11,6 +11,9 @@ shortcuts fail where they happen, and leave a record:
   tracebacks, the garbage collector's lists of objects, ``ctypes``, other
   processes, threads, sockets, file descriptors and ``/proc``, code
   objects made by hand, a profiler or tracer of its own;
+- the same hook refuses to open scikit-learn's file of the handwritten
+  digits except from ``ziptie.data``, which never returns the images the
+  grader keeps back to score trained classifiers on;
 - a **profile function** (``sys.setprofile``, which the audit hook keeps
   the student's code from replacing), installed while a probe runs, that
   refuses every call of a function the task forbids, whatever name the
@@ -51,6 +54,8 @@ REFUSED_FAMILIES = ("ctypes.", "socket.", "_posixsubprocess.", "mmap.",
                     "sqlite3.", "winreg.", "resource.", "signal.")
 #: Paths that lead to file descriptors or other processes.
 PRIVATE_PATHS = ("/proc", "/dev/fd", "/dev/std", "/dev/tty", "/dev/pts")
+#: scikit-learn's file of the digits, which only ``ziptie.data`` may read.
+DIGITS_FILE = os.path.join("sklearn", "datasets", "data", "digits.csv.gz")
 #: Modules of the standard library allowed to ask for a frame on behalf
 #: of the student's code (``namedtuple`` and ``dataclass`` name a module).
 FRAME_HELPERS = ("collections", "typing", "enum", "dataclasses",
@@ -112,6 +117,28 @@ def _refused(event: str, args: tuple) -> bool:
     return event in REFUSED or event.startswith(REFUSED_FAMILIES)
 
 
+def _opens_the_digits(event: str, args: tuple) -> bool:
+    if event != "open" or not args or isinstance(args[0], int):
+        return False
+    try:
+        path = os.fsdecode(args[0])
+    except TypeError:
+        return False
+    return os.path.normpath(path).endswith(os.sep + DIGITS_FILE)
+
+
+def _from_ziptie_data(frame) -> bool:
+    """Whether ``ziptie.data``'s reader of the digits is on the stack."""
+    data = os.path.join(os.path.dirname(os.path.dirname(
+        os.path.realpath(__file__))), "data.py")
+    while frame is not None:
+        if frame.f_code.co_name == "_digits" and \
+                os.path.realpath(frame.f_code.co_filename) == data:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def install_audit_hook(hits: list[str]) -> None:
     """Add the hook that refuses ``REFUSED`` events to the student's code;
     each refusal is appended to ``hits`` as ``"event (cell line)"``."""
@@ -145,8 +172,28 @@ def install_audit_hook(hits: list[str]) -> None:
             frame = frame.f_back
         return None
 
+    def digits(frame) -> None:
+        if _from_ziptie_data(frame):
+            return
+        while frame is not None and student(frame) is None:
+            frame = frame.f_back
+        where = student(frame) if frame is not None else "a library"
+        hits.append(f"reads the digits outside ziptie.data ({where})")
+        raise PermissionError("reads the digits outside ziptie.data, which "
+                              "keeps back the images the grader scores on: "
+                              "load them with ziptie.data.load")
+
     def hook(event: str, args: tuple) -> None:
-        if busy[0] or not _refused(event, args):
+        if busy[0]:
+            return
+        if _opens_the_digits(event, args):
+            busy[0] = True
+            try:
+                digits(getframe(1))
+            finally:
+                busy[0] = False
+            return
+        if not _refused(event, args):
             return
         busy[0] = True
         kind = "__code__" if event == "object.__getattr__" and len(

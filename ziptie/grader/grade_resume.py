@@ -2,10 +2,11 @@
 
 Each result is journalled (``JOURNAL``) as soon as it is known and folded
 into ``results.jsonl`` at the end. A second run over the same ``--out``
-reuses a result only when the notebook, the course files, the limits and
+reuses a result only when the notebook, the course files, the limits,
 the grader (``setup_key``: every module of the ``ziptie`` package, hashed)
-are the same, and says why it regrades the rest: an interrupted run
-resumes and a repeated run gives the same grades.
+and the catalogue of mistakes its feedback names are the same, and says
+why it regrades the rest: an interrupted run resumes and a repeated run
+gives the same grades.
 """
 
 from __future__ import annotations

@@ -31,7 +31,6 @@ all), a forbidden call where the entry made the same one.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import signal
@@ -44,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from ziptie.grader.assignment import Assignment, grade_cells, runnable_cells
+from ziptie.grader.grade_resume import _digest
 from ziptie.grader.report import write_atomic
 from ziptie.grader.sandbox import Limits, Outcome
-from ziptie.grader.verdict import _cell_forbid, reason
+from ziptie.grader.verdict import _cell_forbid, _seed, reason
 from ziptie.grader.wire import from_json
 
 #: The cache of a batch's fingerprints, in ``--out``.
@@ -202,19 +202,6 @@ def matches(got: list[dict | None], want: list[dict]) -> bool:
 
 # -- the fingerprints ---------------------------------------------------------
 
-def _seed(secret: str, *parts: str) -> int:
-    text = "/".join([secret, "diagnosis", *parts]).encode()
-    return int.from_bytes(hashlib.sha256(text).digest()[:16], "big")
-
-
-def _digest(*parts: str | bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part.encode() if isinstance(part, str) else part)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 def catalogue_digest(course: Path, assignment: str) -> str:
     """The catalogue's text (and ``catalogue.py``'s), or ``"none"``."""
     grading = course / "grading"
@@ -232,7 +219,8 @@ def _draw(spec: Assignment, secret: str) -> list[tuple[str, Any, Any]]:
 
     cases = []
     for gid, task in spec.tasks.items():
-        rng = np.random.default_rng(_seed(secret, spec.name, gid))
+        rng = np.random.default_rng(_seed(secret, "diagnosis", spec.name,
+                                          gid))
         cases += [(gid, probe, expect) for probe, expect in task.draw(rng)]
     return cases
 

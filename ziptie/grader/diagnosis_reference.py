@@ -127,6 +127,8 @@ def _cell(shell, job: dict, index: int, source: str) -> str | None:
         sys.setprofile(tripwire.profiler(tripwire.Forbidden(names), []))
     try:
         return _run_cell(shell, source, job.get("cell_timeout", 60))
+    except BaseException as err:  # noqa: BLE001 - as the runner reports it
+        return _error_of(err)
     finally:
         sys.setprofile(None)
 

@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
         "export; see --layout), each in an isolated sandbox, in parallel. "
         "Writes grades.csv (a row for every student, with the reason when "
         "a file could not be graded), the gradebook and one feedback page "
-        "per student. A rerun reuses what was graded with the same "
+        "per student, which names the mistake of the course's catalogue "
+        "(grading/<assignment>_wrong.py) a lost task looks like. A rerun "
+        "reuses what was graded with the same "
         "notebook, course files, limits and grader, and says why it "
         "regrades the rest.")
     grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
@@ -209,11 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "later are late, penalised as the course's nbgrader "
                        "configuration says (default: the gradebook's)")
     grade.add_argument("--no-diagnosis", action="store_true",
-                       help="do not name, in a failed task's feedback, the "
+                       help="do not name, in a lost task's feedback, the "
                        "mistake of grading/<assignment>_wrong.py it looks "
-                       "like (that takes the catalogue's mistakes a few "
-                       "seconds a batch, and each notebook a few more "
-                       "calls)")
+                       "like (naming it runs the catalogue's mistakes once "
+                       "a run, a few seconds, and asks each notebook a few "
+                       "more calls)")
     grade.set_defaults(func=_grade)
     return parser
 

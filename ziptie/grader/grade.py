@@ -33,6 +33,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ziptie.grader import sandbox
 from ziptie.grader.assignment import Assignment, load_assignment
@@ -42,6 +43,9 @@ from ziptie.grader.grade_workers import _Batch
 from ziptie.grader.gradebook_record import gradebook_status
 from ziptie.grader.report import clean, summary
 from ziptie.grader.submissions import Found, LayoutError, find, unzip
+
+if TYPE_CHECKING:
+    from ziptie.grader.grade_dask import DaskBatch
 
 # -- the batch ----------------------------------------------------------------
 
@@ -89,14 +93,15 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
           limits: sandbox.Limits | None = None, progress: bool = True,
           layout: str = "auto", accept_weak_sandbox: bool = False,
-          duedate: str | None = None) -> int:
+          duedate: str | None = None, scheduler: str | None = None) -> int:
     """Grade every submission of one assignment; the exit status.
 
     Whatever the submissions hold, ``grades.csv`` and ``results.jsonl``
     are written, with a row for every student found. ``out`` is also an
     nbgrader course (``ziptie.grader.gradebook``); ``duedate`` is the
-    assignment's, for late penalties."""
-    iso = sandbox.require(accept_weak_sandbox)
+    assignment's, for late penalties; ``scheduler``, a Dask scheduler's
+    address, grades on its workers (``ziptie.grader.grade_dask``)."""
+    iso = None if scheduler else sandbox.require(accept_weak_sandbox)
     course, submissions = course.resolve(), submissions.resolve()
     assignment = _pick_assignment(course, assignment)
     if not submissions.exists():
@@ -110,13 +115,23 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
         found = _find(submissions, out, spec, layout,
                       _known_assignments(course))
         book.subs = {sub.key: sub for sub in found.submissions}
-        hide = sandbox.hidden_paths(
-            course, out, found.root, submissions,
-            Path(sandbox.__file__).resolve().parents[2])
-        workers = max(1, workers or os.cpu_count() or 1)
-        batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
-                       hide, workers, iso.separate_user)
-        finished = _run(batch, found, out, progress, iso.describe(), book)
+        roots = [course, out, found.root, submissions]
+        batch: _Batch | DaskBatch
+        if iso is None:
+            from ziptie.grader.grade_dask import DaskBatch
+
+            batch = DaskBatch(str(scheduler), course, spec, _secret(out),
+                              limits or sandbox.Limits(), roots[:3], roots,
+                              accept_weak_sandbox)
+            isolation = batch.isolation
+        else:
+            hide = sandbox.hidden_paths(
+                *roots, Path(sandbox.__file__).resolve().parents[2])
+            workers = max(1, workers or os.cpu_count() or 1)
+            batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
+                           hide, workers, iso.separate_user)
+            isolation = iso.describe()
+        finished = _run(batch, found, out, progress, isolation, book)
     if not finished:
         print("ziptie: stopped; run the same command again to grade the "
               "rest", file=sys.stderr)
@@ -127,7 +142,7 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     return 0
 
 
-def _run(batch: _Batch, found: Found, out: Path, progress: bool,
+def _run(batch: _Batch | DaskBatch, found: Found, out: Path, progress: bool,
          isolation: str, book: _Gradebook) -> bool:
     """Reuse what can be, grade the rest, write every file; False when
     the run was stopped."""

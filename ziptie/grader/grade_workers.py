@@ -54,6 +54,29 @@ def _progress(bar, student: str, limits: sandbox.Limits):
     return show
 
 
+#: The note of a submission a stopped run did not grade.
+STOPPED = ("the run was stopped before this one was graded: run again to "
+           "grade it")
+
+
+def _keep(log, sub: Submission, file: str, setup, result: Result, record,
+          bar) -> None:
+    """Journal one result (on disk before the next), record it, count it."""
+    log.write(_entry(sub, file, setup, result))
+    log.flush()
+    os.fsync(log.fileno())
+    record([result])
+    if bar is not None:
+        bar.update(1)
+
+
+def _not_graded(todo, results: dict, spec: Assignment, note: str) -> None:
+    """A "not-graded" row for every submission of ``todo`` left without
+    one."""
+    for sub, _ in todo:
+        results.setdefault(sub.key, _missing(sub, spec, "not-graded", note))
+
+
 class _Batch:
     """One grading run: the workers, the journal, the results."""
 
@@ -98,19 +121,12 @@ class _Batch:
                 log.write("\n")   # after a line an interruption cut short
                 for future in concurrent.futures.as_completed(futures):
                     sub, file = futures[future]
-                    result = results[sub.key] = future.result()
-                    log.write(_entry(sub, file, setup, result))
-                    log.flush()
-                    os.fsync(log.fileno())
-                    record([result])
-                    if bar is not None:
-                        bar.update(1)
+                    results[sub.key] = future.result()
+                    _keep(log, sub, file, setup, results[sub.key], record,
+                          bar)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
-            for sub, _ in todo:
-                results.setdefault(sub.key, _missing(
-                    sub, self.spec, "not-graded", "the run was stopped "
-                    "before this one was graded: run again to grade it"))
+            _not_graded(todo, results, self.spec, STOPPED)
             return False
         pool.shutdown()
         return True

@@ -1,0 +1,133 @@
+"""``ziptie grade --scheduler``: the same class graded here and on a real
+Dask cluster (a scheduler and two worker processes on localhost) gets the
+same grades.csv; a submission that kills its worker gets a row saying so
+and is not tried again; a bad address is a quick, clear error.
+"""
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import corpus
+import pytest
+
+from ziptie import cli
+from ziptie.grader.sandbox import Limits
+
+distributed = pytest.importorskip("distributed")
+
+LIMITS = Limits(cell_timeout=12, memory=1536 << 20)
+
+#: As the README asks of a course team's scheduler.
+CONFIG = {"distributed.scheduler.allowed-failures": 0,
+          "distributed.scheduler.worker-saturation": 1.0}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import dask
+
+    with dask.config.set(CONFIG):
+        local = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True,
+            dashboard_address=None)
+    yield local
+    local.close()
+
+
+def _class(folder: Path) -> Path:
+    corpus.build(folder, [
+        corpus.Case("ann", "ok", 4, ""),
+        corpus.Case("bob", "ok", 3, "", {"double": corpus.WRONG_DOUBLE}),
+        corpus.Case("cat", "ok", 2, "", {"mse": corpus.WRONG_MSE}),
+    ])
+    return folder
+
+
+def _grade(submissions: Path, out: Path, **how) -> tuple[int, float]:
+    from ziptie.grader.grade import grade
+
+    start = time.monotonic()
+    status = grade(corpus.COURSE, submissions, out=out, limits=LIMITS,
+                   progress=False, **how)
+    return status, time.monotonic() - start
+
+
+def _rows(out: Path) -> dict[str, dict]:
+    with open(out / "grades.csv", encoding="utf-8") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+@pytest.mark.slow
+def test_the_same_class_gets_the_same_grades_here_and_on_dask(
+        tmp_path, cluster, capsys):
+    submissions = _class(tmp_path / "class")
+    here, _ = _grade(submissions, tmp_path / "here", workers=2)
+    there, _ = _grade(submissions, tmp_path / "there",
+                      scheduler=cluster.scheduler_address)
+    assert here == there == 0
+    assert "on 2 Dask worker(s)" in capsys.readouterr().err
+    rows = _rows(tmp_path / "here")
+    assert _rows(tmp_path / "there") == rows
+    assert [rows[s]["total"] for s in ("ann", "bob", "cat")] == \
+        ["4", "3", "2"]
+    again, _ = _grade(submissions, tmp_path / "there",
+                      scheduler=cluster.scheduler_address)
+    assert again == 0 and "reusing 5 result(s)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_submission_that_kills_its_worker_is_reported_not_retried(
+        tmp_path, cluster):
+    def arm(victim: str) -> None:   # on each worker: grading victim dies
+        from ziptie.grader import grade_workers
+
+        real = grade_workers.grade_one
+
+        def grade_one(sub, *args, **kw):
+            if sub.student == victim:
+                os._exit(1)
+            return real(sub, *args, **kw)
+        grade_workers.grade_one = grade_one
+
+    client = distributed.Client(cluster)
+    try:
+        client.run(arm, "bob")
+        status, _ = _grade(_class(tmp_path / "class"), tmp_path / "out",
+                           scheduler=cluster.scheduler_address)
+    finally:
+        client.restart()   # no worker stays armed
+        client.close()
+    assert status == 0
+    rows = _rows(tmp_path / "out")
+    assert rows["bob"]["status"] == "grader-error"
+    assert "worker died while grading it" in rows["bob"]["notes"]
+    assert "not tried again" in rows["bob"]["notes"]
+    assert [rows[s]["total"] for s in ("ann", "cat")] == ["4", "2"]
+
+
+def test_a_scheduler_that_does_not_answer_is_a_quick_clear_error(
+        tmp_path, monkeypatch):
+    import socket
+
+    from ziptie.grader import grade_dask
+
+    with socket.socket() as s:     # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(grade_dask, "CONNECT_TIMEOUT", 2.0)
+    start = time.monotonic()
+    with pytest.raises(SystemExit, match="no Dask scheduler answered at "
+                       f"tcp://127.0.0.1:{port} within 2 s"):
+        _grade(_class(tmp_path / "class"), tmp_path / "out",
+               scheduler=f"tcp://127.0.0.1:{port}")
+    assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize("address", ["localhost:8786", "tcp://host",
+                                     "local:0", "http://host:8787"])
+def test_an_address_that_is_no_scheduler_is_refused(address, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["grade", "x", "--scheduler", address])
+    assert "is not tcp://HOST:PORT" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def cluster():
     with dask.config.set(CONFIG):
         local = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True,
-            dashboard_address=None)
+            dashboard_address=":0")
     yield local
     local.close()
 
@@ -131,3 +131,96 @@ def test_an_address_that_is_no_scheduler_is_refused(address, capsys):
     with pytest.raises(SystemExit):
         cli.main(["grade", "x", "--scheduler", address])
     assert "is not tcp://HOST:PORT" in capsys.readouterr().err
+
+
+def _batch(address: str, tmp_path: Path, visible=()):
+    from ziptie.grader.assignment import load_assignment
+    from ziptie.grader.grade_dask import DaskBatch
+
+    spec = load_assignment(corpus.COURSE, corpus.ASSIGNMENT)
+    return DaskBatch(address, corpus.COURSE, spec, "key", LIMITS,
+                     [corpus.COURSE, *visible], [corpus.COURSE, tmp_path],
+                     accept_weak=False)
+
+
+@pytest.mark.slow
+def test_every_worker_is_checked_before_the_first_task(tmp_path, cluster):
+    batch = _batch(cluster.scheduler_address, tmp_path)
+    assert batch.workers == 2
+    batch.close()
+    elsewhere = tmp_path / "not-shared"
+    with pytest.raises(SystemExit, match=f"sees no {elsewhere}: the "
+                       "course, the submissions and --out must be on a "
+                       "file system every worker shares"):
+        _batch(cluster.scheduler_address, tmp_path, [elsewhere])
+
+
+@pytest.mark.slow
+def test_a_scheduler_that_retries_dead_workers_is_refused(tmp_path,
+                                                          cluster):
+    def allow(n: int):
+        def on_scheduler(dask_scheduler):
+            dask_scheduler.allowed_failures = n
+        with distributed.Client(cluster) as client:
+            client.run_on_scheduler(on_scheduler)
+
+    allow(3)
+    try:
+        with pytest.raises(SystemExit, match="allowed-failures: 3.*kill 4"
+                           ".*ALLOWED_FAILURES=0"):
+            _batch(cluster.scheduler_address, tmp_path)
+    finally:
+        allow(0)
+
+
+@pytest.mark.slow
+def test_a_lost_scheduler_leaves_clear_rows_and_no_hang(tmp_path,
+                                                        monkeypatch):
+    """A scheduler and a worker started by hand, as on a cluster; the
+    scheduler is killed while a notebook runs."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    corpus.build(tmp_path / "class", [
+        corpus.Case("a_loop", "timeout", 2, "", {
+            "mse": "while True:\n    pass\n"}),
+        corpus.Case("b", "ok", 4, "")])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).parent / "dask")
+    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES":
+           "0"}
+    started = [subprocess.Popen(
+        [dask, *how], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL) for how in (
+            ["scheduler", "--host", "127.0.0.1", "--port", port,
+             "--no-dashboard"],
+            ["worker", address, "--nthreads", "1", "--no-dashboard",
+             "--no-nanny"])]
+    scheduler, worker = started
+    kill = threading.Timer(3, scheduler.send_signal, [signal.SIGKILL])
+    from ziptie.grader import grade_dask
+
+    real = grade_dask.DaskBatch.run
+
+    def run(self, *args):   # the scheduler dies 3 s into the run
+        kill.start()
+        return real(self, *args)
+    monkeypatch.setattr(grade_dask.DaskBatch, "run", run)
+    try:
+        status, seconds = _grade(tmp_path / "class", tmp_path / "out",
+                                 scheduler=address)
+    finally:
+        kill.cancel()
+        for process in started:
+            process.kill()
+            process.wait()
+    assert status == 130 and seconds < 30
+    rows = _rows(tmp_path / "out")
+    assert rows["b"]["status"] == "not-graded"
+    assert "connection to the Dask scheduler was lost" in rows["b"]["notes"]

@@ -159,7 +159,7 @@ def _connect(address: str):
         n = int(address[6:] or os.cpu_count() or 1)
         with dask.config.set(CONFIG):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+                                   processes=True, dashboard_address=":0")
         address = cluster.scheduler_address
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)

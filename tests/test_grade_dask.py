@@ -20,8 +20,7 @@ distributed = pytest.importorskip("distributed")
 LIMITS = Limits(cell_timeout=12, memory=1536 << 20)
 
 #: As the README asks of a course team's scheduler.
-CONFIG = {"distributed.scheduler.allowed-failures": 0,
-          "distributed.scheduler.worker-saturation": 1.0}
+CONFIG = {"distributed.scheduler.allowed-failures": 0}
 
 
 @pytest.fixture(scope="module")

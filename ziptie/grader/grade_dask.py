@@ -50,9 +50,8 @@ CONNECT_TIMEOUT = 10.0
 WORKER_TIMEOUT = 120.0
 
 #: What a scheduler started here is told: a task whose worker dies is not
-#: given to another worker, and a worker holds only the tasks it runs.
-CONFIG = {"distributed.scheduler.allowed-failures": 0,
-          "distributed.scheduler.worker-saturation": 1.0}
+#: given to another worker.
+CONFIG = {"distributed.scheduler.allowed-failures": 0}
 
 KILLED = ("its Dask worker died while grading it (or while it waited "
           "there): it was not tried again, so that it could kill no other "

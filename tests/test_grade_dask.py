@@ -223,3 +223,37 @@ def test_a_lost_scheduler_leaves_clear_rows_and_no_hang(tmp_path,
     rows = _rows(tmp_path / "out")
     assert rows["b"]["status"] == "not-graded"
     assert "connection to the Dask scheduler was lost" in rows["b"]["notes"]
+
+
+@pytest.mark.slow
+def test_local_starts_a_cluster_for_the_run(tmp_path, capsys):
+    corpus.build(tmp_path / "class", [corpus.Case("ann", "ok", 4, "")])
+    status, _ = _grade(tmp_path / "class", tmp_path / "out",
+                       scheduler="local:1")
+    assert status == 0 and "on 1 Dask worker(s)" in capsys.readouterr().err
+    assert _rows(tmp_path / "out")["ann"]["total"] == "4"
+
+
+def test_a_worker_that_would_grade_differently_is_named(tmp_path):
+    from dataclasses import replace
+
+    from ziptie.grader.grade_dask import WorkerUnfit, _Job, _prepare
+
+    job = _Job(str(corpus.COURSE), corpus.ASSIGNMENT, "key", LIMITS,
+               (("course", "another"), ("grader", "another")),
+               (str(corpus.COURSE),), (), accept_weak=True)
+    with pytest.raises(WorkerUnfit, match="would grade differently: it has "
+                       "other course files and another ziptie or Python"):
+        _prepare(job)
+    with pytest.raises(WorkerUnfit, match="sees no /nowhere"):
+        _prepare(replace(job, visible=("/nowhere",)))
+
+
+def test_without_dask_the_error_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from ziptie.grader.grade_dask import _connect
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(SystemExit, match=r"pip install 'ziptie\[cluster\]'"):
+        _connect("local:1")

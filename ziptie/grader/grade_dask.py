@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ziptie.grader import sandbox
 from ziptie.grader.assignment import Assignment, load_assignment
-from ziptie.grader.grade_resume import _CHANGED, setup_key
+from ziptie.grader.grade_resume import setup_key
 from ziptie.grader.grade_workers import (
     STOPPED,
     _Batch,
@@ -81,6 +81,9 @@ class _Job:
     accept_weak: bool
 
 
+_DIFFER = {"course": "other course files", "limits": "other limits",
+           "grader": "another ziptie or Python"}
+
 _BATCHES: dict[_Job, _Batch] = {}
 _LOCK = threading.Lock()
 
@@ -104,12 +107,12 @@ def _prepare(job: _Job) -> _Batch:
                 f"the same path")
     spec = load_assignment(Path(job.course), job.assignment)
     mine = setup_key(spec, job.limits)
-    differ = [_CHANGED[k] for k, v in job.setup if mine.get(k) != v]
+    differ = [_DIFFER[k] for k, v in job.setup if mine.get(k) != v]
     if differ:
         raise WorkerUnfit(
-            f"{here} would grade differently: {'; '.join(differ)} "
-            f"(install the same ziptie and Python there, and read the "
-            f"same course)")
+            f"{here} would grade differently: it has {' and '.join(differ)}"
+            f" (install the same ziptie and Python there, and share the "
+            f"course)")
     try:
         iso = sandbox.require(job.accept_weak)
     except SystemExit as err:

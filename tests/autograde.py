@@ -77,11 +77,13 @@ def solution_code(cell_source: str) -> str:
 
 
 def solution_namespace(assignment: str, skip: tuple[str, ...] = (),
-                       wrong: catalogue.WrongAnswer | None = None) -> dict:
+                       wrong: catalogue.WrongAnswer | None = None,
+                       right: catalogue.RightAnswer | None = None) -> dict:
     """The setup and solution cells of the source notebook, run in one
     namespace (leaving out the cells whose ``grade_id`` is in ``skip``),
     so tests can call the instructors' functions directly; with the one
-    mistake of catalogue entry ``wrong`` made, if given."""
+    mistake of catalogue entry ``wrong`` made, if given, or one cell
+    written another way, as the correct rewrite ``right`` has it."""
     namespace: dict = {}
     for grade_id, cell in _cells_by_id(source(assignment)).items():
         meta = cell.metadata["nbgrader"]
@@ -91,6 +93,8 @@ def solution_namespace(assignment: str, skip: tuple[str, ...] = (),
             if wrong is not None and wrong.cell == grade_id:
                 assert code.count(wrong.old) == wrong.count, wrong.name
                 code = code.replace(wrong.old, wrong.new)
+            if right is not None and right.cell == grade_id:
+                code = right.apply(code)
             exec(code, namespace)
     return namespace
 
@@ -103,6 +107,20 @@ def filled(assignment: str) -> nbformat.NotebookNode:
         if cell.metadata["nbgrader"].get("solution") and \
                 cell.cell_type == "code":
             cell.source = solution_code(answers[grade_id].source)
+    return nb
+
+
+def rewritten(assignment: str, *rights: catalogue.RightAnswer
+              ) -> nbformat.NotebookNode:
+    """The correct answers, with some cells written another way: each
+    of ``rights`` (correct rewrites, at most one a cell) applied to its
+    cell, as a student who wrote them would hand the notebook in."""
+    nb = filled(assignment)
+    cells = _cells_by_id(nb)
+    if len({r.cell for r in rights}) != len(rights):
+        raise ValueError("at most one rewrite a cell")
+    for right in rights:
+        cells[right.cell].source = right.apply(cells[right.cell].source)
     return nb
 
 

@@ -29,6 +29,13 @@ TAMPERING = {
     "x = e.__traceback__.tb_frame": "tb_frame",
     "getattr(os, 'wr' + 'ite')": "calls getattr with a computed name",
     "getattr(f, '__globals__')": "reads the attribute __globals__",
+    "getattr(self, name)": "calls getattr with a computed name",
+    "setattr(self, f'__{name}__', None)": "calls setattr with a computed name",
+    "getattr(self, f'f_{x}')": "calls getattr with a computed name",
+    "getattr(self, f'{prefix}fc')": "calls getattr with a computed name",
+    "import torch\nsetattr(torch, f'fc{i}', None)":
+        "calls setattr with a computed name",
+    "self = frame\ngetattr(self, f'fc{i}')": "calls getattr with a computed",
     "exec('x = 1')": "uses exec",
     "eval('1')": "uses eval",
     "__import__('os')": "uses __import__",
@@ -86,6 +93,14 @@ def test_a_forbidden_function_is_found_by_any_name(cell):
                for f in found)
 
 
+def test_a_numbered_name_on_self_is_no_way_to_a_forbidden_function():
+    cell = "getattr(self, f'cross{suffix}')"
+    assert scan([(0, cell)]) == []
+    found = scan([(0, cell)], [("torch.nn.functional.cross_entropy",
+                                "test_ce")])
+    assert ["computed name" in str(f) for f in found] == [True], found
+
+
 def test_a_finding_says_where():
     found = scan([(0, "x = 1"), (1, "y = 2\nimport os\nos.dup(1)")])
     assert [str(f) for f in found] == ["cell 2, line 3: uses os.dup"]
@@ -99,6 +114,11 @@ def test_honest_code_of_every_kind_is_not_flagged():
              "        super().__init__()\n"
              "    def __repr__(self):\n        return f'SGD({self._lr})'",
              "h = getattr(model, 'lr')\nsetattr(model, 'lr', 0.1)",
+             "class MLP(nn.Module):\n    def __init__(self, sizes):\n"
+             "        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):\n"
+             "            setattr(self, f'fc{i}', nn.Linear(a, b))\n"
+             "    def forward(self, x):\n"
+             "        return getattr(self, f'fc{0}')(x)",
              "import torch\ntorch.backends.cudnn.deterministic = True",
              "def softmax(z):\n    z = z - z.max(axis=1, keepdims=True)\n"
              "    e = np.exp(z)\n    return e / e.sum(axis=1, keepdims=True)",

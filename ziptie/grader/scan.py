@@ -264,12 +264,29 @@ class _Reader(ast.NodeVisitor):
             attr = node.args[1] if len(node.args) > 1 else None
             if isinstance(attr, ast.Constant) and isinstance(attr.value, str):
                 self.check_attribute(node, attr.value)
-            else:
+            elif not self.own_numbered(node.args[0], attr):
                 self.flag(node, f"calls {func.id} with a computed name")
             for arg in [*node.args, *node.keywords]:
                 self.visit(arg)
             return
         self.generic_visit(node)
+
+    def own_numbered(self, obj, attr) -> bool:
+        """``setattr(self, f"fc{i}", layer)``: a name built on a plain
+        prefix, on the student's own object, as a module with one layer a
+        size registers its layers. No such name is a dunder, private, one
+        of the names that reach frames, files or processes, or a function
+        a task forbids."""
+        if not (isinstance(obj, ast.Name) and obj.id == "self"
+                and "self" not in self.aliases
+                and isinstance(attr, ast.JoinedStr) and attr.values
+                and isinstance(attr.values[0], ast.Constant)):
+            return False
+        prefix = str(attr.values[0].value)
+        risky = ATTRIBUTES | SYS_NAMES | OS_NAMES | BUILTINS | {
+            banned.rpartition(".")[2] for banned, _ in self.forbidden}
+        return prefix[:1].isalpha() and not any(
+            name.startswith(prefix) for name in risky)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         self.generic_visit(node)

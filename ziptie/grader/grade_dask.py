@@ -20,6 +20,7 @@ does, and the same command resumes.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
@@ -161,7 +162,8 @@ def _connect(address: str):
         n = int(address[6:] or os.cpu_count() or 1)
         with dask.config.set(CONFIG):
             cluster = LocalCluster(n_workers=n, threads_per_worker=1,
-                                   processes=True, dashboard_address=":0")
+                                   processes=True, dashboard_address=":0",
+                                   silence_logs=logging.ERROR)
         address = cluster.scheduler_address
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT)
@@ -232,7 +234,9 @@ class DaskBatch:
         submission with it, and a worker that joins later gets work."""
         from distributed import as_completed
 
-        run, waiting = uuid.uuid4().hex[:8], list(enumerate(todo))[::-1]
+        run = uuid.uuid4().hex[:8]
+        waiting = [(n, (sub, file)) for n, (sub, file) in enumerate(todo)
+                   if not _nothing_to_run(sub)][::-1]
         futures: dict = {}
         running = as_completed()
         lost = False
@@ -250,6 +254,12 @@ class DaskBatch:
         try:
             with open(journal, "a", encoding="utf-8") as log:
                 log.write("\n")   # after a line an interruption cut short
+                for sub, file in todo:   # as grade_one would, here
+                    if _nothing_to_run(sub):
+                        results[sub.key] = _missing(
+                            sub, self.spec, sub.status or "missing")
+                        _keep(log, sub, file, setup, results[sub.key],
+                              record, bar)
                 send()
                 for future in running:
                     sub, file = futures.pop(future)
@@ -285,6 +295,11 @@ class DaskBatch:
         note = KILLED if isinstance(err, KilledWorker) \
             else f"{type(err).__name__}: {err}"
         return _missing(sub, self.spec, "grader-error", note)
+
+
+def _nothing_to_run(sub: Submission) -> bool:
+    """No notebook, or one that could not be read: graded here."""
+    return bool(sub.status) or sub.path is None
 
 
 def _allowed_failures(dask_scheduler) -> int:

@@ -257,3 +257,33 @@ def test_without_dask_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(SystemExit, match=r"pip install 'ziptie\[cluster\]'"):
         _connect("local:1")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_run_with_its_rows(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    corpus.build(tmp_path / "class", [
+        corpus.Case("a_loop", "timeout", 2, "", {
+            "mse": "while True:\n    pass\n"}),
+        corpus.Case("b", "ok", 4, "")])
+    run = subprocess.Popen(
+        [sys.executable, "-m", "ziptie.cli", "grade",
+         str(tmp_path / "class"), "--out", str(tmp_path / "out"),
+         "--scheduler", "local:1", "--cell-timeout", "12"],
+        cwd=corpus.COURSE, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    assert run.stderr is not None
+    for line in run.stderr:          # the header, then grading starts
+        if line.startswith("  grading"):
+            break
+    time.sleep(2)                    # a_loop is running, b waits
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    rows = _rows(tmp_path / "out")
+    assert rows["b"]["status"] == "not-graded"
+    assert "run again" in rows["b"]["notes"]
+    assert rows["missing"]["status"] == "missing"

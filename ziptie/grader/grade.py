@@ -21,8 +21,9 @@ and says why it regrades the rest: an interrupted run resumes and a
 repeated run gives the same grades.
 
 The parts: ``grade_resume`` (what a grade depends on, which results are
-reused), ``grade_workers`` (submissions graded several at once) and
-``grade_output`` (the files a run writes).
+reused), ``grade_workers`` (submissions graded several at once),
+``grade_dask`` (the same on a Dask cluster) and ``grade_output`` (the
+files a run writes).
 """
 
 from __future__ import annotations

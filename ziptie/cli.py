@@ -14,6 +14,7 @@ Each verb imports what it needs when it runs, so ``ziptie --help`` is quick.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,10 @@ _LIMITS = Limits()
 #: The layouts of ``ziptie grade`` (as ziptie.grader.submissions.LAYOUTS,
 #: here so that ``--help`` stays quick).
 LAYOUTS = ("auto", "nbgrader", "canvas", "moodle", "folders")
+
+#: ``--scheduler``: as ziptie.grader.grade_dask.ADDRESS, here so that
+#: ``--help`` stays quick.
+SCHEDULER = r"(tcp|tls)://[^\s/]+:\d{1,5}|local(:[1-9]\d{0,2})?"
 
 
 def find_course(start: Path | None = None) -> Path:
@@ -81,7 +86,8 @@ def _grade(args: argparse.Namespace) -> int:
                  args.assignment, args.workers, args.out, limits,
                  layout=args.layout,
                  accept_weak_sandbox=args.accept_weak_sandbox,
-                 duedate=args.duedate, diagnose=not args.no_diagnosis)
+                 duedate=args.duedate, scheduler=args.scheduler,
+                 diagnose=not args.no_diagnosis)
 
 
 def _bounded(kind: type, low: float, high: float, unit: str):
@@ -100,6 +106,18 @@ def _bounded(kind: type, low: float, high: float, unit: str):
         return value
     parse.__name__ = kind.__name__   # argparse names it in its errors
     return parse
+
+
+def _scheduler(text: str) -> str:
+    """An argparse ``type=``: a Dask scheduler's address, or local[:N]."""
+    if not re.fullmatch(SCHEDULER, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not tcp://HOST:PORT (a Dask scheduler), local "
+            f"or local:N (N workers started here)")
+    return text
+
+
+_scheduler.__name__ = "address"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "17:00:00 UTC'): submissions whose timestamp.txt is "
                        "later are late, penalised as the course's nbgrader "
                        "configuration says (default: the gradebook's)")
+    grade.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                       type=_scheduler,
+                       help="grade on a Dask cluster: its scheduler's "
+                       "tcp://HOST:PORT, or local[:N] for N workers started "
+                       "here; needs 'pip install ziptie[cluster]' and the "
+                       "course, submissions and --out on a file system the "
+                       "workers share. See the README (default: graded "
+                       "here, --workers at once)")
     grade.add_argument("--no-diagnosis", action="store_true",
                        help="do not name, in a lost task's feedback, the "
                        "mistake of grading/<assignment>_wrong.py it looks "

@@ -35,6 +35,7 @@ module of its name (its front door) and parts named ``<stage>_<part>``:
 - ``grade``: the batch, submissions in, report out;
   ``grade_resume``: what a grade depends on, which earlier results are
   reused; ``grade_workers``: several submissions at once;
+  ``grade_dask``: on a Dask cluster, a task each (``--scheduler``);
   ``grade_output``: the files a run writes.
 
 The helpers students use in their notebooks import nothing from here

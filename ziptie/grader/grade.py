@@ -21,8 +21,9 @@ and says why it regrades the rest: an interrupted run resumes and a
 repeated run gives the same grades.
 
 The parts: ``grade_resume`` (what a grade depends on, which results are
-reused), ``grade_workers`` (submissions graded several at once) and
-``grade_output`` (the files a run writes).
+reused), ``grade_workers`` (submissions graded several at once),
+``grade_dask`` (the same on a Dask cluster) and ``grade_output`` (the
+files a run writes).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import secrets
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ziptie.grader import diagnosis, sandbox
 from ziptie.grader.assignment import Assignment, load_assignment
@@ -42,6 +44,9 @@ from ziptie.grader.grade_workers import _Batch
 from ziptie.grader.gradebook_record import gradebook_status
 from ziptie.grader.report import clean, summary
 from ziptie.grader.submissions import Found, LayoutError, find, unzip
+
+if TYPE_CHECKING:
+    from ziptie.grader.grade_dask import DaskBatch
 
 # -- the batch ----------------------------------------------------------------
 
@@ -89,16 +94,18 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
           workers: int | None = None, out: Path | None = None,
           limits: sandbox.Limits | None = None, progress: bool = True,
           layout: str = "auto", accept_weak_sandbox: bool = False,
-          duedate: str | None = None, diagnose: bool = True) -> int:
+          duedate: str | None = None, scheduler: str | None = None,
+          diagnose: bool = True) -> int:
     """Grade every submission of one assignment; the exit status.
 
     Whatever the submissions hold, ``grades.csv`` and ``results.jsonl``
     are written, with a row for every student found. ``out`` is also an
     nbgrader course (``ziptie.grader.gradebook``); ``duedate`` is the
-    assignment's, for late penalties. With ``diagnose``, a failed task's
-    feedback names the catalogued mistakes it looks like
-    (``ziptie.grader.diagnosis``)."""
-    iso = sandbox.require(accept_weak_sandbox)
+    assignment's, for late penalties; ``scheduler``, a Dask scheduler's
+    address, grades on its workers (``ziptie.grader.grade_dask``).
+    With ``diagnose``, a lost task's feedback names the catalogued
+    mistakes it looks like (``ziptie.grader.diagnosis``)."""
+    iso = None if scheduler else sandbox.require(accept_weak_sandbox)
     course, submissions = course.resolve(), submissions.resolve()
     assignment = _pick_assignment(course, assignment)
     if not submissions.exists():
@@ -112,14 +119,24 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
         found = _find(submissions, out, spec, layout,
                       _known_assignments(course))
         book.subs = {sub.key: sub for sub in found.submissions}
-        hide = sandbox.hidden_paths(
-            course, out, found.root, submissions,
-            Path(sandbox.__file__).resolve().parents[2])
-        workers = max(1, workers or os.cpu_count() or 1)
-        batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
-                       hide, workers, iso.separate_user)
-        batch.course = course if diagnose else None
-        finished = _run(batch, found, out, progress, iso.describe(), book)
+        roots = [course, out, found.root, submissions]
+        batch: _Batch | DaskBatch
+        if iso is None:
+            from ziptie.grader.grade_dask import DaskBatch
+
+            batch = DaskBatch(str(scheduler), course, spec, _secret(out),
+                              limits or sandbox.Limits(), roots[:3], roots,
+                              accept_weak_sandbox)
+            isolation = batch.isolation
+        else:
+            hide = sandbox.hidden_paths(
+                *roots, Path(sandbox.__file__).resolve().parents[2])
+            workers = max(1, workers or os.cpu_count() or 1)
+            batch = _Batch(spec, _secret(out), limits or sandbox.Limits(),
+                           hide, workers, iso.separate_user)
+            isolation = iso.describe()
+        finished = _run(batch, found, out, progress, isolation, book,
+                        course if diagnose else None)
     if not finished:
         print("ziptie: stopped; run the same command again to grade the "
               "rest", file=sys.stderr)
@@ -130,12 +147,12 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     return 0
 
 
-def _run(batch: _Batch, found: Found, out: Path, progress: bool,
-         isolation: str, book: _Gradebook) -> bool:
+def _run(batch: _Batch | DaskBatch, found: Found, out: Path, progress: bool,
+         isolation: str, book: _Gradebook, course: Path | None) -> bool:
     """Reuse what can be, grade the rest, write every file; False when
-    the run was stopped."""
+    the run was stopped. With the ``course``, a lost task's feedback names
+    the catalogued mistake it looks like."""
     spec = batch.spec
-    course = batch.course
     setup = setup_key(spec, batch.limits, "off" if course is None
                       else diagnosis.catalogue_digest(course, spec.name))
     results, todo, why = _plan(found.submissions, _load_state(out), setup)
@@ -143,7 +160,7 @@ def _run(batch: _Batch, found: Found, out: Path, progress: bool,
     print(_header(found, spec, results, todo, why, batch.workers,
                   isolation), file=sys.stderr)
     if course is not None and todo:
-        batch.diagnosis = diagnosis.prepare(course, spec, out, batch.secret,
+        batch.diagnosis = diagnosis.prepare(course, spec, out, _secret(out),
                                             setup, batch.limits)
         print(clean(f"  {batch.diagnosis.note}"), file=sys.stderr)
     start = time.monotonic()

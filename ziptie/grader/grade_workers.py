@@ -55,6 +55,29 @@ def _progress(bar, student: str, limits: sandbox.Limits):
     return show
 
 
+#: The note of a submission a stopped run did not grade.
+STOPPED = ("the run was stopped before this one was graded: run again to "
+           "grade it")
+
+
+def _keep(log, sub: Submission, file: str, setup, result: Result, record,
+          bar) -> None:
+    """Journal one result (on disk before the next), record it, count it."""
+    log.write(_entry(sub, file, setup, result))
+    log.flush()
+    os.fsync(log.fileno())
+    record([result])
+    if bar is not None:
+        bar.update(1)
+
+
+def _not_graded(todo, results: dict, spec: Assignment, note: str) -> None:
+    """A "not-graded" row for every submission of ``todo`` left without
+    one."""
+    for sub, _ in todo:
+        results.setdefault(sub.key, _missing(sub, spec, "not-graded", note))
+
+
 class _Batch:
     """One grading run: the workers, the journal, the results."""
 
@@ -64,14 +87,15 @@ class _Batch:
         self.spec, self.secret, self.limits = spec, secret, limits
         self.hide, self.workers = hide, workers
         self.bar = None             # the progress bar, while one is shown
-        self.course: Path | None = None     # set: diagnose failed tasks
+        #: set: a lost task's feedback names the mistake it looks like
         self.diagnosis: Diagnosis | None = None
         self.uids: queue.Queue = queue.Queue()
         for k in range(workers):
             self.uids.put(UID_BASE + (os.getpid() % 1000) * 64 + k
                           if separate_user else None)
 
-    def work(self, sub: Submission) -> Result:
+    def work(self, sub: Submission, diagnosis: Diagnosis | None = None
+             ) -> Result:
         """Grade ``sub``; never raises."""
         if sub.status:   # the file could not be read: nothing to run
             result = _missing(sub, self.spec, sub.status)
@@ -81,7 +105,7 @@ class _Batch:
                 result = grade_one(sub, self.spec, self.secret, self.limits,
                                    self.hide, uid, _progress(
                                        self.bar, sub.student, self.limits),
-                                   self.diagnosis)
+                                   diagnosis)
             except Exception as err:  # noqa: BLE001 - the grader's fault
                 result = _missing(sub, self.spec, "grader-error",
                                   f"{type(err).__name__}: {err}")
@@ -95,26 +119,19 @@ class _Batch:
         left gets a row saying so)."""
         self.bar = bar
         pool = concurrent.futures.ThreadPoolExecutor(self.workers)
-        futures = {pool.submit(self.work, sub): (sub, file)
+        futures = {pool.submit(self.work, sub, self.diagnosis): (sub, file)
                    for sub, file in todo}
         try:
             with open(journal, "a", encoding="utf-8") as log:
                 log.write("\n")   # after a line an interruption cut short
                 for future in concurrent.futures.as_completed(futures):
                     sub, file = futures[future]
-                    result = results[sub.key] = future.result()
-                    log.write(_entry(sub, file, setup, result))
-                    log.flush()
-                    os.fsync(log.fileno())
-                    record([result])
-                    if bar is not None:
-                        bar.update(1)
+                    results[sub.key] = future.result()
+                    _keep(log, sub, file, setup, results[sub.key], record,
+                          bar)
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
-            for sub, _ in todo:
-                results.setdefault(sub.key, _missing(
-                    sub, self.spec, "not-graded", "the run was stopped "
-                    "before this one was graded: run again to grade it"))
+            _not_graded(todo, results, self.spec, STOPPED)
             return False
         pool.shutdown()
         return True

@@ -1,8 +1,8 @@
 """A failed task's feedback names the catalogued mistake it looks like
 (``ziptie.grader.diagnosis``): a catalogue entry handed in gets its own
 name, a right answer and a mistake the catalogue lacks get none, a rerun
-reuses the fingerprints, and a missing or broken catalogue never stops
-grading.
+reuses the fingerprints, a Dask cluster names the same, and a missing or
+broken catalogue never stops grading.
 """
 
 import csv
@@ -255,3 +255,22 @@ def test_a_catalogue_entry_handed_in_is_named_in_its_feedback(
         assert _claims(out, assignment, student) == {}, student
     known = json.loads((out / CACHE).read_text())["known"]
     assert mistake in [name for name, _ in known[task]]
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_names_the_same_mistakes(tmp_path):
+    pytest.importorskip("distributed")
+    from ziptie.grader.grade import grade
+    from ziptie.grader.sandbox import Limits
+
+    course = _course(tmp_path, FIXTURE_WRONG)
+    corpus.build(tmp_path / "class", [
+        corpus.Case("good", "ok", 4, ""),
+        corpus.Case("triple", "ok", 3, "", {"double": corpus.WRONG_DOUBLE})])
+    out = tmp_path / "out"
+    assert grade(course, tmp_path / "class", out=out, progress=False,
+                 limits=Limits(cell_timeout=12, memory=1536 << 20),
+                 scheduler="local:1") == 0
+    assert _why(out, "triple")["test_double"].endswith(
+        f"{KNOWN}: double returns three times x.")
+    assert not any(KNOWN in why for why in _why(out, "good").values())

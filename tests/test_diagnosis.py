@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import autograde
-from ziptie.grader.diagnosis import CACHE, Diagnosis, matches
+from ziptie.grader.diagnosis import CACHE, Diagnosis
+from ziptie.grader.diagnosis_match import matches
 from ziptie.grader.sandbox import Outcome
 from ziptie.grader.wire import to_json
 

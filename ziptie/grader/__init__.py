@@ -27,7 +27,8 @@ module of its name (its front door) and parts named ``<stage>_<part>``:
 - ``diagnosis``: which catalogued mistake (``grading/<assignment>_wrong.py``)
   a failed task looks like, from the catalogue's outputs on cases every
   submission also answers; ``diagnosis_reference``: those outputs,
-  computed once a batch in a process of its own;
+  computed once a batch in a process of its own; ``diagnosis_match``:
+  whether a submission's outputs are a mistake's;
 - ``report``: ``grades.csv``, feedback pages, the summary;
 - ``gradebook``: ``--out`` as an nbgrader course that nbgrader's own
   tools read, set up; ``gradebook_record``: each result recorded in it;

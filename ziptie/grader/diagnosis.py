@@ -22,10 +22,10 @@ Then each submission answers the diagnosis cases of the tasks that have a
 fingerprint, in its own sandbox run, after the graded cases (no point
 depends on them, and what ends the sandbox there is not held against the
 grade). For a task the submission *failed*, the feedback names every
-entry whose fingerprint its outputs match, case by case: numbers within
-``RTOL`` and ``ATOL``, an exception where the entry raised one of the
-same kind (of the same message, where the entry returns no numbers at
-all), a forbidden call where the entry made the same one.
+entry whose fingerprint its outputs match, case by case
+(``ziptie.grader.diagnosis_match``): numbers within a tolerance, an
+exception where the entry raised one of the same kind, a forbidden call
+where the entry made the same one.
 """
 
 from __future__ import annotations
@@ -43,16 +43,14 @@ from pathlib import Path
 from typing import Any
 
 from ziptie.grader.assignment import Assignment, grade_cells, runnable_cells
+from ziptie.grader.diagnosis_match import kind, matches, words
 from ziptie.grader.grade_resume import _digest
 from ziptie.grader.report import write_atomic
 from ziptie.grader.sandbox import Limits, Outcome
 from ziptie.grader.verdict import _cell_forbid, _seed, reason
-from ziptie.grader.wire import from_json
 
 #: The cache of a batch's fingerprints, in ``--out``.
 CACHE = "diagnosis.json"
-#: How close a submission's numbers must be to a mistake's to match.
-RTOL, ATOL = 1e-4, 1e-6
 #: What the sandbox writes for a probe that it ended in (``sandbox._skip``).
 ENDED = "the sandbox ended here: "
 #: Errors that a notebook with an unanswered task gives as well: a
@@ -129,75 +127,6 @@ class Diagnosis:
                 if names:
                     named[gid] = f"{failed[gid].rstrip(' .')}. {words(names)}"
         return named
-
-
-def words(names: list[str]) -> str:
-    """The sentence the feedback adds to a failed task."""
-    return "This looks like a known mistake: " + "; or: ".join(names) + "."
-
-
-# -- matching -----------------------------------------------------------------
-
-def _near(got: Any, want: Any) -> bool:
-    """``got`` is ``want``: the same structure, numbers within tolerance
-    (an array and a plain number differ)."""
-    import numpy as np
-
-    if isinstance(got, dict) or isinstance(want, dict):
-        return isinstance(got, dict) and isinstance(want, dict) and \
-            got.keys() == want.keys() and all(_near(got[k], want[k])
-                                              for k in want)
-    if isinstance(got, list) or isinstance(want, list):
-        return isinstance(got, list) and isinstance(want, list) and \
-            len(got) == len(want) and all(_near(g, w) for g, w in zip(
-                got, want, strict=True))
-    if got is None or want is None or isinstance(got, str | bool) or \
-            isinstance(want, str | bool):
-        return type(got) is type(want) and got == want
-    if isinstance(got, np.ndarray) != isinstance(want, np.ndarray):
-        return False                # a tensor is not a float
-    try:
-        a = np.asarray(got, dtype=float)
-        b = np.asarray(want, dtype=float)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL,
-                                                   atol=ATOL, equal_nan=True))
-
-
-def _kind(error: str) -> str:
-    return error.split(":", 1)[0].strip()
-
-
-def matches(got: list[dict | None], want: list[dict]) -> bool:
-    """The outputs ``got`` match a mistake's ``want``, case by case."""
-    if len(got) != len(want) or not want:
-        return False
-    numbers = any("values" in w and "forbidden" not in w for w in want)
-    for g, w in zip(got, want, strict=True):
-        if not isinstance(g, dict):
-            return False
-        if "forbidden" in g or "forbidden" in w:
-            if sorted(map(str, g.get("forbidden") or [])) != sorted(
-                    map(str, w.get("forbidden") or [])):
-                return False
-            continue
-        if "error" in g or "error" in w:
-            mine, theirs = str(g.get("error")), str(w.get("error"))
-            if "error" not in g or "error" not in w or (
-                    _kind(mine) != _kind(theirs) if numbers
-                    else mine != theirs):
-                return False
-            continue
-        try:
-            if not _near(from_json(g.get("values")),
-                         from_json(w.get("values"))) or not _near(
-                    from_json(g.get("args_after")),
-                    from_json(w.get("args_after"))):
-                return False
-        except (ValueError, RecursionError):
-            return False
-    return True
 
 
 # -- the fingerprints ---------------------------------------------------------
@@ -319,7 +248,7 @@ def fingerprints(course: Path, spec: Assignment, secret: str,
                    for k, g in zip(ks, got, strict=True)) or matches(
                 got, answers(solution, gid)):
             return "right on the diagnosis cases"
-        if any(_kind(str(g["error"])) in UNANSWERED for g in got
+        if any(kind(str(g["error"])) in UNANSWERED for g in got
                if "error" in g):
             return "raises what an unanswered task raises"
         return None

@@ -131,7 +131,7 @@ def browser(server):
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER),
                                   options=options)
     driver.set_page_load_timeout(30)
-    driver.set_script_timeout(30)
+    driver.set_script_timeout(60)
     driver.get("about:blank")               # leave Chromium's start page
     yield driver
     driver.quit()
@@ -145,6 +145,11 @@ const done = arguments[arguments.length - 1];
 (async () => {
   let mathjax = "not on this page";
   if (window.MathJax !== undefined) {
+    // a busy machine may run the script a little after the page's load
+    for (let t = 0; t < 200 && !(MathJax.startup && MathJax.startup.promise);
+         t++) {
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
     if (!(MathJax.startup && MathJax.startup.promise)) {
       mathjax = "configured but tex-chtml.js never ran";
     } else {

@@ -34,19 +34,41 @@ class WrongAnswer:
     loses: tuple[str, ...]
     count: int = 1
 
+    def apply(self, code: str) -> str:
+        """The solution cell ``code`` (markers removed), with the mistake."""
+        return _replaced(self.name, self.cell, code, self.old, self.new,
+                         self.count)
 
-def load(assignment: str) -> list[WrongAnswer]:
-    """The catalogue of ``assignment``; its names must be distinct."""
-    path = GRADING / f"{assignment}_wrong.py"
+
+def _replaced(name: str, cell: str, code: str, old: str, new: str,
+              count: int) -> str:
+    """``code`` with ``old`` replaced by ``new``; ``old`` must occur
+    ``count`` times, so an entry can never silently change nothing."""
+    found = code.count(old)
+    if found != count:
+        raise ValueError(f"{name}: expected {count} occurrence(s) of "
+                         f"{old!r} in {cell}, found {found}")
+    return code.replace(old, new)
+
+
+def _entries(assignment: str, kind: str, variable: str) -> list:
+    """The list ``variable`` of ``grading/<assignment>_<kind>.py``; the
+    names of its entries must be distinct."""
+    path = GRADING / f"{assignment}_{kind}.py"
     spec = importlib.util.spec_from_file_location(
-        f"ziptie_wrong_{assignment}", path)
+        f"ziptie_{kind}_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    entries = list(module.WRONG_ANSWERS)
-    names = [w.name for w in entries]
+    entries = list(getattr(module, variable))
+    names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ValueError(f"{path.name}: two entries share a name")
     return entries
+
+
+def load(assignment: str) -> list[WrongAnswer]:
+    """The catalogue of ``assignment``; its names must be distinct."""
+    return _entries(assignment, "wrong", "WRONG_ANSWERS")
 
 
 @dataclass(frozen=True)
@@ -71,25 +93,12 @@ class RightAnswer:
         """The solution cell ``code`` (markers removed), rewritten."""
         if self.old is None:
             return self.new
-        found = code.count(self.old)
-        if found != self.count:
-            raise ValueError(f"{self.name}: expected {self.count} "
-                             f"occurrence(s) of {self.old!r} in {self.cell}, "
-                             f"found {found}")
-        return code.replace(self.old, self.new)
+        return _replaced(self.name, self.cell, code, self.old, self.new,
+                         self.count)
 
 
 def load_right(assignment: str) -> list[RightAnswer]:
     """The correct rewrites of ``assignment``
     (``grading/<assignment>_right.py``, a list ``RIGHT_ANSWERS``); their
     names must be distinct."""
-    path = GRADING / f"{assignment}_right.py"
-    spec = importlib.util.spec_from_file_location(
-        f"ziptie_right_{assignment}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    entries = list(module.RIGHT_ANSWERS)
-    names = [r.name for r in entries]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path.name}: two entries share a name")
-    return entries
+    return _entries(assignment, "right", "RIGHT_ANSWERS")

@@ -92,8 +92,7 @@ def solution_namespace(assignment: str, skip: tuple[str, ...] = (),
                 meta.get("solution") or grade_id == "setup"):
             code = solution_code(cell.source)
             if wrong is not None and wrong.cell == grade_id:
-                assert code.count(wrong.old) == wrong.count, wrong.name
-                code = code.replace(wrong.old, wrong.new)
+                code = wrong.apply(code)
             if right is not None and right.cell == grade_id:
                 code = right.apply(code)
             exec(code, namespace)

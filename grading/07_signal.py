@@ -428,23 +428,27 @@ def _step_total(net, optimizer, settings, loss, X, y, scale):
                for p, b in zip(model.parameters(), before, strict=True))
 
 
-def _ratio(net, optimizer, settings, loss, X, y, c):
-    want = (_step_total(net, optimizer, settings, loss, X, y, c)
-            / _step_total(net, optimizer, settings, loss, X, y, 1.0))
-    unchanged = _unchanged(net, 4)
-
+def _a_ratio(want: float, at: int, unchanged, what: str, meaning: str):
+    """Compare the number at ``values[at]`` with ``want`` (``what`` it is,
+    and its ``meaning`` for the feedback); then the model is unchanged."""
     def compare(values):
-        got = values[3]
-        reason = _not_a_number(got, "the ratio")
+        got = values[at]
+        reason = _not_a_number(got, what)
         if reason:
             return reason
         if close(want, rtol=1e-6, atol=1e-12)([got]):
-            return (f"expected {want:.6g}: the total size of the step with "
-                    f"the loss times c={c:g}, divided by that with the loss "
-                    f"as it is, each one step of a fresh optimizer from the "
-                    f"same weights; got {float(got):.6g}")
+            return f"expected {want:.6g}: {meaning}; got {float(got):.6g}"
         return unchanged(values)
     return compare
+
+
+def _ratio(net, optimizer, settings, loss, X, y, c):
+    want = (_step_total(net, optimizer, settings, loss, X, y, c)
+            / _step_total(net, optimizer, settings, loss, X, y, 1.0))
+    return _a_ratio(want, 3, _unchanged(net, 4), "the ratio",
+                    f"the total size of the step with the loss times "
+                    f"c={c:g}, divided by that with the loss as it is, each "
+                    f"one step of a fresh optimizer from the same weights")
 
 
 def _scale_case(net, optimizer, settings, loss, X, y, c):
@@ -501,21 +505,11 @@ def _first_grad_norm(net, loss, X, y, k) -> float:
 def _gain(net, loss, X, y, k):
     want = _first_grad_norm(net, loss, X, y, k) / _first_grad_norm(
         net, loss, X, y, 1.0)
-    unchanged = _unchanged(net, 3)
-
-    def compare(values):
-        got = values[2]
-        reason = _not_a_number(got, "the ratio of the norms")
-        if reason:
-            return reason
-        if close(want, rtol=1e-6, atol=1e-12)([got]):
-            return (f"expected {want:.6g}: the norm of the gradient of the "
-                    f"first Linear layer's weight when the weight (not the "
-                    f"bias) of the last Linear layer is multiplied by "
-                    f"k={k:g}, divided by that norm for the model as it "
-                    f"is; got {float(got):.6g}")
-        return unchanged(values)
-    return compare
+    return _a_ratio(want, 2, _unchanged(net, 3), "the ratio of the norms",
+                    f"the norm of the gradient of the first Linear layer's "
+                    f"weight when the weight (not the bias) of the last "
+                    f"Linear layer is multiplied by k={k:g}, divided by "
+                    f"that norm for the model as it is")
 
 
 def _gain_case(net, loss, X, y, k):

@@ -542,6 +542,17 @@ def gradient_gain(rng):
              ((3, 4, 2), nn.Tanh, "MSELoss", 1.0, 5),
              ((3, 4, 2), nn.Tanh, "CrossEntropyLoss", 0.0, 5)]
     for sizes, activation, loss, k, n in cases:
+        net, X, y = _live(rng, sizes, activation, loss, n)
+        yield _gain_case(net, loss, X, y, k)
+
+
+def _live(rng, sizes, activation, loss, n):
+    """A network and batch whose first layer gets a gradient to divide
+    by: under ReLU every hidden unit can be dead for a small batch (about
+    one draw in a thousand), and the gain is then 0 / 0; such a draw is
+    drawn again."""
+    while True:
         net = _net(rng, sizes, activation)
         X, y = _batch(rng, n, sizes[0], sizes[-1], loss)
-        yield _gain_case(net, loss, X, y, k)
+        if _first_grad_norm(net, loss, X, y, 1.0) > 1e-6:
+            return net, X, y

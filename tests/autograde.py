@@ -274,6 +274,21 @@ def feedback(out: Path, student: str, assignment: str,
     return {html.unescape(gid): html.unescape(why) for gid, why in rows}
 
 
+def nbgrader_errors(workdir: Path, student: str, assignment: str
+                    ) -> dict[str, str]:
+    """The error each graded cell of ``student``'s notebook raised when
+    :func:`autograde` ran it in ``workdir``, by grade id."""
+    path = (workdir / "course" / "autograded" / student / assignment /
+            notebook_name(assignment))
+    errors = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        for out in cell.get("outputs", []):
+            if gid and out.get("output_type") == "error":
+                errors[gid] = f"{out['ename']}: {out['evalue']}"[:300]
+    return errors
+
+
 def points_of(row: dict, assignment: str) -> Scores:
     """The points of every graded cell in a row of ``grades.csv``."""
     return Scores({gid: float(row[gid]) for gid in max_points(assignment)})

@@ -65,3 +65,17 @@ def test_the_solution_passes_every_draw(assignment, rng):
         failing = [t for t in ids for _ in range(DRAWS)
                    if _failing(assignment, t, namespace, rng)]
     assert not failing
+
+
+#: Seeds whose draw once divided by zero: 07_signal's gradient_gain drew
+#: a ReLU network with every hidden unit dead on its batch (the gain was
+#: 0 / 0, and nbgrader's hidden test raised on a correct answer).
+DEAD_RELU = [2536, 3481, 3574, 4173]
+
+
+@pytest.mark.parametrize("seed", DEAD_RELU)
+def test_a_draw_with_nothing_to_divide_by_is_drawn_again(seed):
+    with contextlib.redirect_stdout(io.StringIO()):
+        namespace = autograde.solution_namespace("07_signal", skip=TRAINING)
+    assert not _failing("07_signal", "test_gradient_gain", namespace,
+                        np.random.default_rng(seed))

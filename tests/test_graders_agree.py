@@ -44,15 +44,20 @@ def test_the_bridge_passes_the_solution_and_names_a_mistake():
         nbgrader_bridge.check("test_mse", "02_loss", namespace)
 
 
-def _disagreements(wrong, by_ziptie, by_nbgrader) -> list[str]:
-    """What goes wrong for each catalogue entry, in words."""
+def _disagreements(assignment, wrong, by_ziptie, by_nbgrader,
+                   workdir) -> list[str]:
+    """What goes wrong for each catalogue entry, in words (with the error
+    nbgrader's run of a cell raised, where they disagree)."""
     failures = []
     for who, (answer, _) in wrong.items():
         ours, theirs = by_ziptie[who].cells, by_nbgrader[who].cells
         if ours != theirs:
             cells = sorted(g for g in ours if ours[g] != theirs[g])
+            raised = autograde.nbgrader_errors(workdir, who, assignment)
             failures.append(f"{answer.name!r}: the graders disagree on "
-                            f"{cells}: ziptie grade {ours}, nbgrader {theirs}")
+                            f"{cells}: ziptie grade {ours}, nbgrader {theirs}"
+                            f"; nbgrader's errors "
+                            f"{ {g: raised.get(g) for g in cells} }")
         kept = [gid for gid in answer.loses if ours[gid] or theirs[gid]]
         if kept:
             failures.append(f"{answer.name!r} kept points on {kept}")
@@ -102,7 +107,8 @@ def test_both_graders_agree_on_a_class(assignment, tmp_path):
     assert by_nbgrader["solution"].cells == points
     assert by_ziptie["blank"].cells == dict.fromkeys(points, 0.0)
     assert by_nbgrader["blank"].cells == dict.fromkeys(points, 0.0)
-    failures = _disagreements(wrong, by_ziptie, by_nbgrader) + \
+    failures = _disagreements(assignment, wrong, by_ziptie, by_nbgrader,
+                              tmp_path / "nbgrader") + \
         _misdiagnosed(assignment, wrong, by_ziptie,
                       tmp_path / "ziptie" / "graded")
     assert not failures, "\n".join(failures)

@@ -48,7 +48,7 @@ lint: $(STAMP)
 # each kernel on one BLAS thread, so notebooks run side by side do not fight
 # over the cores.
 pytest: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=10 || { status=$$?; \
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=40 || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "pytest collected no tests"; exit $$status; }
 
 book-check: $(STAMP)

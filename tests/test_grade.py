@@ -35,7 +35,9 @@ def _rows(out: Path) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_every_corpus_submission_gets_its_status_and_score(tmp_path):
+@pytest.mark.parametrize("start", [[], ["--cold-start"]],
+                         ids=["warm", "cold"])
+def test_every_corpus_submission_gets_its_status_and_score(start, tmp_path):
     out = tmp_path / "graded"
     cases = corpus.build(tmp_path / "class", corpus.corpus(out=out))
     not_utf8 = tmp_path / "class" / "submitted" / os.fsdecode(b"caf\xe9") \
@@ -43,7 +45,7 @@ def test_every_corpus_submission_gets_its_status_and_score(tmp_path):
     not_utf8.mkdir(parents=True)
     (not_utf8 / corpus.NOTEBOOK).write_bytes(corpus.notebook_bytes(
         corpus.Case("x", "ok", 4, "")))
-    done = _grade(tmp_path / "class", out)
+    done = _grade(tmp_path / "class", out, *start)
     assert done.returncode == 0, done.stdout + done.stderr
     expected = {c.student: (c.status, float(c.score)) for c in cases}
     expected["missing"] = ("missing", 0.0)

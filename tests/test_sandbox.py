@@ -46,8 +46,20 @@ def in_force(key: str) -> None:
     raise AssertionError(f"isolation() says nothing about {key!r}")
 
 
+#: How the sandbox starts in the test that runs: forked from the warm
+#: interpreter (``sandbox_zygote``) or as a fresh one. Every attack here is
+#: tried against both starts.
+START = {"warm_start": True}
+
+
+@pytest.fixture(autouse=True, params=["warm", "cold"])
+def start(request, monkeypatch):
+    monkeypatch.setitem(START, "warm_start", request.param == "warm")
+    return request.param
+
+
 def _run(*cells, probes=(), on_event=None, **limits):
-    limits = sandbox.Limits(**{"cell_timeout": 10, **limits})
+    limits = sandbox.Limits(**{"cell_timeout": 10, **START, **limits})
     uid = 209998 if sandbox.isolation().separate_user else None
     return sandbox.run({"cells": list(cells), "probes": list(probes),
                         "tripwires": False},
@@ -113,7 +125,7 @@ def test_the_grader_files_are_read_only(mode, monkeypatch):
             pytest.skip("the grader runs without root: the case above is "
                         "this one")
         monkeypatch.setattr(sandbox, "isolation", _as_user_namespace)
-    limits = sandbox.Limits(cell_timeout=10)
+    limits = sandbox.Limits(cell_timeout=10, **START)
     out = sandbox.run({"cells": [TAMPER]}, {}, limits,
                       sandbox.hidden_paths(corpus.COURSE),
                       209998 if sandbox.isolation().separate_user else None)
@@ -472,3 +484,48 @@ def test_grade_shows_student_cell_and_time_left():
     assert [s.split(",")[0] for s in shown] == ["ada[2J: cell 3",
                                                 "ada[2J: check 1"]
     assert shown[0].split(", ")[1] in ("600 s left", "599 s left")
+
+
+#: A cell that looks through its own process's writable memory for a
+#: 32-digit hex token whose SHA-256 is {digest}: it never holds the token.
+MEMORY_SCAN = """
+import hashlib, re
+found = []
+with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb') as mem:
+    for line in maps:
+        span, perms = line.split()[:2]
+        if not perms.startswith('rw'):
+            continue
+        start, end = (int(x, 16) for x in span.split('-'))
+        try:
+            mem.seek(start)
+            data = mem.read(end - start)
+        except (OSError, ValueError, OverflowError):
+            continue
+        for token in set(re.findall(rb'[0-9a-f]{{32}}', data)):
+            if hashlib.sha256(token).hexdigest() == '{digest}':
+                found.append(token)
+assert not found, 'an earlier run left its secret here'
+"""
+
+
+def test_a_run_finds_nothing_of_an_earlier_one_in_its_memory():
+    """A warm run is forked from the zygote, which has served every
+    earlier run of this grader: no job (cells, key, results) goes through
+    it, so nothing of one submission is in the memory of the next."""
+    import hashlib
+
+    secret = secrets.token_hex(16)
+    first = _run(f"secret = {secret!r}\nprint(secret)")
+    assert secret in first.output
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    out = _run(MEMORY_SCAN.format(digest=digest))
+    assert out.cells == {0: None}, out.output
+
+
+def test_every_run_draws_fresh_random_numbers():
+    """As in a fresh interpreter, numpy's and Python's global generators
+    start from new entropy in every run: no two submissions share them."""
+    cell = "import random, numpy as np\nprint(np.random.rand(), random.random())"
+    outs = {_run(cell).output for _ in range(3)}
+    assert len(outs) == 3, outs

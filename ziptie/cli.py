@@ -81,7 +81,8 @@ def _grade(args: argparse.Namespace) -> int:
 
     limits = Limits(cell_timeout=args.cell_timeout,
                     notebook_timeout=args.notebook_timeout,
-                    memory=args.memory_mb << 20)
+                    memory=args.memory_mb << 20,
+                    warm_start=not args.cold_start)
     return grade(args.course or find_course(), args.submissions,
                  args.assignment, args.workers, args.out, limits,
                  layout=args.layout,
@@ -219,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
                            int, 256, 1 << 20, "MB"), default=3072,
                        metavar="MB", help="memory of one sandbox, all its "
                        "processes together, 256 MB to 1 TB (default: 3072)")
+    grade.add_argument("--cold-start", action="store_true",
+                       help="start every sandbox as a fresh interpreter, "
+                       "not forked from one with torch imported already "
+                       "(slower by about a second a submission; the "
+                       "sandbox is the same)")
     grade.add_argument("--accept-weak-sandbox", action="store_true",
                        help="grade even where this machine cannot give the "
                        "sandbox every protection ('ziptie doctor' lists "

@@ -16,6 +16,8 @@ module of its name (its front door) and parts named ``<stage>_<part>``:
   ``sandbox_isolation``: what this machine gives;
   ``sandbox_cgroups``: caps on the whole process tree;
   ``sandbox_process``: one start, watched from the grader;
+  ``sandbox_zygote``: the warm start, each run forked from a prepared
+  interpreter;
   ``sandbox_jail``: inside, the namespaces, files and per-process limits;
   ``sandbox_channel``: the output and the results that come back;
 - ``runner``: inside the sandbox, the student's cells, then the probes,

@@ -37,8 +37,9 @@ def _digest(*parts: bytes | str) -> str:
 def setup_key(spec: Assignment, limits: sandbox.Limits,
               catalogue: str = "off") -> dict[str, str]:
     """What a grade depends on besides the notebook: the course files, the
-    limits, the grader's version (its own source, hashed) and the
-    catalogue of mistakes its feedback names (``"off"``: none)."""
+    limits (not how the sandbox starts, which changes no grade), the
+    grader's version (its own source, hashed) and the catalogue of
+    mistakes its feedback names (``"off"``: none)."""
     import platform
 
     import ziptie
@@ -48,7 +49,9 @@ def setup_key(spec: Assignment, limits: sandbox.Limits,
     files = [x for name, data in sorted(spec.files.items())
              for x in (name, data)]
     return {"course": _digest(spec.digest, *files),
-            "limits": _digest(json.dumps(asdict(limits), sort_keys=True)),
+            "limits": _digest(json.dumps(dict(asdict(limits),
+                                              warm_start=None),
+                                         sort_keys=True)),
             "grader": _digest(ziptie.__version__,
                               platform.python_version(), *code),
             "diagnosis": catalogue}

@@ -1,9 +1,11 @@
 """Run a student's notebook in a separate, locked-down process.
 
 Only a process boundary holds against code in the same process, so every
-submission runs in a process of its own (``ziptie.grader.runner``),
-started fresh with ``subprocess`` (never forked from the grader), and is
-killed as a whole when it is done. Where the machine allows it (root, or
+submission runs in a process of its own (``ziptie.grader.runner``), never
+forked from the grader: forked from a *zygote* that has imported torch and
+holds nothing else (``sandbox_zygote``, the warm start), or started fresh
+with ``subprocess`` (``Limits(warm_start=False)``), and killed as a whole
+when it is done. Where the machine allows it (root, or
 unprivileged user namespaces), a submission gets, for all its processes
 together:
 
@@ -42,6 +44,7 @@ parts, in the order a run uses them:
 - ``sandbox_isolation``: what this machine gives (``isolation()``);
 - ``sandbox_cgroups``: the control groups of one run;
 - ``sandbox_process``: one start, watched from the grader;
+- ``sandbox_zygote``: the warm start, a fork of a prepared interpreter;
 - ``sandbox_jail``: inside, the namespaces and files, then the runner;
 - ``sandbox_channel``: the output and the results that come back.
 """

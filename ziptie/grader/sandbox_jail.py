@@ -5,7 +5,9 @@ fresh namespaces: it joins the run's control groups, covers the course's
 and other people's folders, makes every mount read-only but a private
 ``/tmp`` (capped in bytes and files), brings up the loopback, sets the
 per-process limits, drops to the submission's user id, then becomes the
-runner (``ziptie.grader.runner``). ``hidden_paths`` is the grader's side:
+runner (``ziptie.grader.runner``). That is the cold start; the warm one
+(``sandbox_zygote``) runs the same ``lock_down`` in a process forked from
+an interpreter that has imported torch already. ``hidden_paths`` is the grader's side:
 which course folders to cover.
 """
 
@@ -181,7 +183,7 @@ def _set_limits(limits: dict) -> None:
     process asking for too much memory gets a MemoryError, not a kill)."""
     import resource
 
-    caps = [("RLIMIT_AS", limits["memory"]),
+    caps = [("RLIMIT_AS", limits.get("address_space", limits["memory"])),
             ("RLIMIT_NPROC", limits["processes"]),
             ("RLIMIT_FSIZE", limits["file_size"]),
             ("RLIMIT_CPU", int(limits["cpu_time"]) + 1),
@@ -192,14 +194,26 @@ def _set_limits(limits: dict) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def jail(spec: dict) -> None:
-    """Lock the process down as ``spec`` says, then become the runner.
+def runner_env(work: str) -> dict[str, str]:
+    """The environment the runner starts with, in its folder ``work``."""
+    return {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
+            "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+            "IPYTHONDIR": os.path.join(work, ".ipython"),
+            "MPLCONFIGDIR": os.path.join(work, ".matplotlib"),
+            "ZIPTIE_DEVICE": "cpu"}
 
-    Runs as (namespace) root in fresh namespaces; the grader has already
-    said through ``isolation()`` what this machine cannot give.
+
+def lock_down(spec: dict) -> dict[str, str]:
+    """Lock this process down as ``spec`` says: its files, its limits, its
+    user id, its folder; the environment the runner must start with.
+
+    Runs as (namespace) root in fresh namespaces, already in the run's
+    control groups; the grader has already said through ``isolation()``
+    what this machine cannot give.
     """
-    for procs in spec["cgroups"]:  # before anything else runs
-        Path(procs).write_text("0")
     work = _private_files(spec) if spec["mount"] else spec["staging"]
     _set_limits(spec["limits"])
     uid = spec.get("uid")
@@ -208,14 +222,21 @@ def jail(spec: dict) -> None:
         os.setgid(uid)
         os.setuid(uid)
     os.chdir(work)
-    env = {"PATH": os.path.dirname(sys.executable) + ":/usr/bin:/bin",
-           "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8",
-           "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
-           "IPYTHONDIR": os.path.join(work, ".ipython"),
-           "MPLCONFIGDIR": os.path.join(work, ".matplotlib"),
-           "ZIPTIE_DEVICE": "cpu"}
+    return runner_env(work)
+
+
+def join_groups(spec: dict) -> None:
+    """Move this process into the run's control groups (before anything
+    else runs: its children are born there)."""
+    for procs in spec["cgroups"]:
+        Path(procs).write_text("0")
+
+
+def jail(spec: dict) -> None:
+    """The cold start, after ``unshare``: lock down, then become the runner
+    in a fresh interpreter."""
+    join_groups(spec)
+    env = lock_down(spec)
     if spec["channel"] != 3:
         os.dup2(spec["channel"], 3)
         os.close(spec["channel"])

@@ -36,10 +36,18 @@ class Limits:
     event: int = 1 << 20             # bytes of one result event
     events: int = 16 << 20           # bytes of all its result events
     restarts: int = 2                # reruns without a cell that killed it
+    #: fork each run from an interpreter with torch imported already
+    #: (``sandbox_zygote``), or start a fresh one (the cold start)
+    warm_start: bool = True
 
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.type == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(f"Invalid {f.name}: {value!r} (must "
+                                     f"be True or False)")
+                continue
             low = 0 if f.name == "restarts" else 1e-9
             kind = float if f.type == "float" else int
             if type(value) not in (int, kind) or isinstance(value, bool) \

@@ -21,6 +21,7 @@ from ziptie.grader.sandbox_channel import Outcome, Output, Reader, record
 from ziptie.grader.sandbox_isolation import Isolation
 from ziptie.grader.sandbox_jail import runtime_paths
 from ziptie.grader.sandbox_limits import GRACE, Limits
+from ziptie.grader.sandbox_zygote import WarmProcess, zygote
 
 
 class Run:
@@ -56,15 +57,21 @@ class Run:
                     "memory", "processes", "file_size", "cpu_time", "disk",
                     "files")}}
         self.start = time.monotonic()
-        self.proc = subprocess.Popen(
-            [*iso.prefix, sys.executable, "-I", "-m",
-             "ziptie.grader.sandbox_jail", json.dumps(spec)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, pass_fds=(write_events,),
-            start_new_session=True, cwd=scratch,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                 "LANG": "C.UTF-8"})
-        os.close(write_events)
+        self.proc: subprocess.Popen | WarmProcess
+        if limits.warm_start:
+            spec.update(channel=3, namespaces=[
+                n for n in iso.namespaces if iso.prefix])
+            self.proc = zygote().spawn(spec, write_events)
+        else:
+            self.proc = subprocess.Popen(
+                [*iso.prefix, sys.executable, "-I", "-m",
+                 "ziptie.grader.sandbox_jail", json.dumps(spec)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, pass_fds=(write_events,),
+                start_new_session=True, cwd=scratch,
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                     "LANG": "C.UTF-8"})
+            os.close(write_events)
         self.output = Output(self.proc.stdout, limits.output)
         key = secrets.token_hex(16)     # signs the runner's events
         self.events = Reader(os.fdopen(read_events, "rb"), limits.event,

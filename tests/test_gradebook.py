@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from pathlib import Path
 import corpus
 import nbformat
 import pytest
+from traitlets.config import Config
 
 from ziptie.grader.submissions import Submission, find
 
@@ -357,3 +359,27 @@ def test_a_gradebook_with_cells_the_source_lost_is_refused(tmp_path):
             cell["metadata"]["nbgrader"]["grade_id"] = "test_mse2"
     with pytest.raises(ValueError, match=r"no longer has \(test_mse\)"):
         gradebook_setup(tmp_path, corpus.COURSE, spec)
+
+
+def test_a_new_gradebook_is_stamped_with_nbgraders_own_schema_version(
+        tmp_path, monkeypatch):
+    """The version written in this process is the one nbgrader asks the
+    ``alembic`` command for, and nbgrader's upgrade finds nothing to do."""
+    from nbgrader.api import get_alembic_version
+
+    from ziptie.grader import gradebook
+
+    bin_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", os.pathsep.join([bin_dir,
+                                                os.environ["PATH"]]))
+    assert gradebook.schema_version() == get_alembic_version()
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    gradebook._gradebook(url, Config()).close()
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "db", "upgrade",
+         f"--CourseDirectory.db_url={url}"], cwd=tmp_path,
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(tmp_path / "gradebook.db") as db:
+        assert db.execute("SELECT version_num FROM alembic_version"
+                          ).fetchall() == [(get_alembic_version(),)]

@@ -43,6 +43,7 @@ from ziptie.grader.grade_resume import JOURNAL, _load_state, _plan, setup_key
 from ziptie.grader.grade_workers import _Batch
 from ziptie.grader.gradebook_record import gradebook_status
 from ziptie.grader.report import clean, summary
+from ziptie.grader.sandbox_zygote import zygote
 from ziptie.grader.submissions import Found, LayoutError, find, unzip
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ def grade(course: Path, submissions: Path, assignment: str | None = None,
     With ``diagnose``, a lost task's feedback names the catalogued
     mistakes it looks like (``ziptie.grader.diagnosis``)."""
     iso = None if scheduler else sandbox.require(accept_weak_sandbox)
+    if iso is not None and (limits or sandbox.Limits()).warm_start:
+        zygote().launch()   # its imports overlap the set-up below
     course, submissions = course.resolve(), submissions.resolve()
     assignment = _pick_assignment(course, assignment)
     if not submissions.exists():

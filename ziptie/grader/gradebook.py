@@ -148,8 +148,44 @@ def _gradebook(url: str, config: Config):
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([bin_dir,
                                               os.environ.get("PATH", "")])
+    _stamp_schema(url)
     course_id = config.CourseDirectory.get("course_id") or "default_course"
     return Gradebook(url, course_id)
+
+
+def schema_version() -> str:
+    """The newest version of nbgrader's gradebook schema (its alembic
+    migrations' head), read in this process."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    alembic = AlembicConfig()
+    alembic.set_main_option("script_location", ALEMBIC_DIR)
+    head = ScriptDirectory.from_config(alembic).get_current_head()
+    assert head is not None, "nbgrader's migrations have no head"
+    return head
+
+
+def _stamp_schema(url: str) -> None:
+    """In a new gradebook, the version of its schema, as nbgrader writes
+    it: nbgrader would ask a fresh ``alembic`` process (seconds); a
+    gradebook that has tables already is left alone."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as db:
+            if sqlalchemy.inspect(db).get_table_names():
+                return
+            db.execute(sqlalchemy.text(
+                "CREATE TABLE alembic_version "
+                "(version_num VARCHAR(32) NOT NULL)"))
+            db.execute(sqlalchemy.text(
+                "INSERT INTO alembic_version VALUES (:v)"),
+                {"v": schema_version()})
+    finally:
+        engine.dispose()
 
 
 def gradebook_setup(out: Path, course: Path, assignment: Assignment,

@@ -42,12 +42,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+from typing import IO
 
 from ziptie.grader import sandbox_jail
 
 #: What every notebook imports: loaded once, in the zygote, before forking.
 PRELOADED = ("numpy", "torch", "IPython.core.interactiveshell",
-             "traitlets.config")
+             "traitlets.config", "sklearn.datasets",
+             "sklearn.model_selection")
 
 _CLONE = {"mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000,
           "user": 0x10000000, "pid": 0x20000000, "net": 0x40000000}
@@ -243,33 +245,50 @@ class WarmProcess:
 
 
 class Zygote:
-    """The grader's handle on its zygote: started on first use, started
-    again if it died, shared by the grading threads of one process."""
+    """The grader's handle on its zygote: started on first use (or
+    beforehand, with ``launch``), started again if it died, shared by the
+    grading threads of one process."""
 
     def __init__(self, env: dict[str, str]):
         self.env = env
         self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
+        self.errors: IO[bytes] | None = None
+        self.ready = False
 
-    def _start(self) -> None:
+    def launch(self) -> None:
+        """Start the zygote without waiting for its imports: call it early,
+        from a thread that lives as long as the grading (the zygote ends
+        with the thread that started it)."""
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._launch()
+
+    def _launch(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX,
                                          socket.SOCK_SEQPACKET)
-        with tempfile.TemporaryFile() as errors:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "ziptie.grader.sandbox_zygote",
-                 str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=errors, start_new_session=True, env=self.env)
-            theirs.close()
-            if ours.recv(16) != b"ready":
-                self.proc.kill()
-                self.proc.wait()
-                errors.seek(0)
-                raise RuntimeError(
-                    "the sandbox's zygote did not start:\n"
-                    + errors.read().decode(errors="replace")[-2000:])
-        self.sock = ours
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 - kept open
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "ziptie.grader.sandbox_zygote",
+             str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=self.errors, start_new_session=True, env=self.env)
+        theirs.close()
+        self.sock, self.ready = ours, False
+
+    def _wait_ready(self) -> None:
+        assert self.sock is not None and self.proc is not None
+        assert self.errors is not None
+        if self.sock.recv(16) != b"ready":
+            self.proc.kill()
+            self.proc.wait()
+            self.errors.seek(0)
+            error = self.errors.read().decode(errors="replace")
+            self.proc = self.sock = None
+            raise RuntimeError(f"the sandbox's zygote did not start:\n"
+                               f"{error[-2000:]}")
+        self.ready = True
 
     def spawn(self, spec: dict, channel: int) -> WarmProcess:
         """Fork one run for ``spec``; its results channel is the write end
@@ -292,15 +311,16 @@ class Zygote:
 
     def _ask(self, message: bytes, fds: list[int]) -> int:
         for attempt in (1, 2):
-            if self.sock is None or self.proc is None or \
-                    self.proc.poll() is not None:
-                self._start()
+            if self.proc is None or self.proc.poll() is not None:
+                self._launch()
+            if not self.ready:
+                self._wait_ready()
             assert self.sock is not None
             try:
                 socket.send_fds(self.sock, [message], fds)
                 return int(self.sock.recv(32))
             except (OSError, ValueError):
-                self.sock = None
+                self.proc = None
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")

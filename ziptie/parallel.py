@@ -8,14 +8,17 @@ its module's name, and a function defined in a notebook lives in no module
 it can import. So the script goes into a file, and ``torchrun`` (PyTorch's
 launcher, ``python -m torch.distributed.run``) starts it ``N`` times::
 
-    from ziptie.parallel import reports, torchrun
+    from ziptie.parallel import run
 
-    torchrun("grad.py", nproc=2, args=["--out", folder])
-    first, second = reports(folder)     # what each process reported
+    first, second = run("grad.py", nproc=2, args=["--batch-size", 64])
 
-Inside the script, every process writes what it measured with
-``report(folder, name=value, ...)``. ``torchrun`` gives each process its
-place through environment variables, which ``init_process_group`` reads:
+``run`` passes the script ``--out FOLDER``, a fresh folder, where every
+process writes what it measured with ``report(FOLDER, name=value, ...)``;
+then it reads them back, in the order of rank (``reports``). ``torchrun``
+alone starts the processes and returns when they are done.
+
+The launcher gives each process its place through environment variables,
+which ``init_process_group`` reads:
 
 ``RANK``        this process's number, 0 to ``WORLD_SIZE - 1``;
 ``LOCAL_RANK``  its number on this machine (which GPU it takes);
@@ -38,7 +41,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TorchrunError", "free_port", "report", "reports", "torchrun"]
+__all__ = ["TorchrunError", "command", "free_port", "report", "reports", "run",
+           "torchrun"]
 
 
 class TorchrunError(RuntimeError):
@@ -152,6 +156,24 @@ def _tail(stdout: str, stderr: str, limit: int = 8000) -> str:
     """The last ``limit`` characters of the processes' output."""
     text = (stdout or "") + (stderr or "")
     return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+def run(script: str | os.PathLike[str], nproc: int = 2,
+        args: Sequence[str] = (), **kwargs: Any) -> list[dict[str, Any]]:
+    """Run ``script`` on ``nproc`` processes; what each one reported.
+
+    The script gets ``--out FOLDER`` after ``args``, a fresh folder for
+    this run alone, where each process calls :func:`report`; so a report
+    left by an earlier run is never read as this run's. ``kwargs`` go to
+    :func:`torchrun`.
+
+    Raises:
+        TorchrunError: as :func:`torchrun`.
+        FileNotFoundError: a process reported nothing.
+    """
+    with tempfile.TemporaryDirectory(prefix="ziptie-parallel-") as out:
+        torchrun(script, nproc, [*map(str, args), "--out", out], **kwargs)
+        return reports(out, nproc=nproc)
 
 
 def report(folder: str | os.PathLike[str], **values: Any) -> Path:

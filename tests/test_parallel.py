@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -28,7 +30,6 @@ LR = 0.1
 # What every process runs: the data, the network and its weights come from
 # a file the test wrote, so the test can compute the same thing alone.
 WORKER = '''
-import argparse
 import contextlib
 import os
 
@@ -40,13 +41,10 @@ from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import (
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
-from ziptie.parallel import report
+from ziptie.parallel import arguments, report
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--data")
-parser.add_argument("--out")
-args = parser.parse_args()
-
+args = arguments(data="")
+found_at_start = sorted(os.listdir(args.out))  # before any process reports
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
 data = torch.load(args.data)
@@ -99,6 +97,7 @@ report(args.out, rank=rank, world=world, grad=grad, grad_each=grad_each,
        grad_no_sync=grad_no_sync, allreduces_each=allreduces_each,
        allreduces_no_sync=allreduces_no_sync, after_step=after_step,
        epoch0=epoch0, again=again, epoch1=epoch1,
+       found_at_start=found_at_start,
        omp=os.environ.get("OMP_NUM_THREADS"), threads=torch.get_num_threads())
 dist.destroy_process_group()
 '''
@@ -110,7 +109,7 @@ def _flat(tensors) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def launched(tmp_path_factory):
     """One torchrun of WORKER on fresh inputs; the inputs and the reports."""
     seed = int(os.environ.get("ZIPTIE_TEST_SEED", secrets.randbits(32)))
     print(f"seed={seed} (replay with ZIPTIE_TEST_SEED={seed})")
@@ -146,15 +145,17 @@ def _full_batch_grad(model, data) -> torch.Tensor:
     return _flat(p.grad for p in model.parameters())
 
 
-def test_every_process_reports_with_one_thread(run):
-    _, _, results = run
+def test_every_process_reports_with_one_thread(launched):
+    _, _, results = launched
     assert [r["rank"] for r in results] == list(range(NPROC))
     assert all(r["world"] == NPROC for r in results)
     assert all(r["omp"] == "1" and r["threads"] == 1 for r in results)
+    # run gave the script a folder of its own, empty when it started
+    assert all(r["found_at_start"] == [] for r in results)
 
 
-def test_averaged_gradient_is_the_full_batch_gradient(run):
-    model, data, results = run
+def test_averaged_gradient_is_the_full_batch_gradient(launched):
+    model, data, results = launched
     expected = _full_batch_grad(model, data)
     for r in results:
         got = _flat(r["grad"])
@@ -169,16 +170,16 @@ def test_averaged_gradient_is_the_full_batch_gradient(run):
     assert not torch.allclose(alone, expected, rtol=1e-6, atol=1e-9)
 
 
-def test_sampler_shards_are_disjoint_and_cover_the_data(run):
-    _, data, results = run
+def test_sampler_shards_are_disjoint_and_cover_the_data(launched):
+    _, data, results = launched
     shards = [set(r["epoch0"]) for r in results]
     assert all(len(r["epoch0"]) == data["n"] // NPROC for r in results)
     assert set.union(*shards) == set(range(data["n"]))
     assert sum(map(len, shards)) == data["n"]          # no index twice
 
 
-def test_set_epoch_changes_the_order_and_forgetting_it_repeats_it(run):
-    _, _, results = run
+def test_set_epoch_changes_the_order_and_forgetting_it_repeats_it(launched):
+    _, _, results = launched
     for r in results:
         assert r["again"] == r["epoch0"], "without set_epoch, the same order"
         assert r["epoch1"] != r["epoch0"], "set_epoch(1) gave epoch 0's order"
@@ -186,8 +187,8 @@ def test_set_epoch_changes_the_order_and_forgetting_it_repeats_it(run):
     assert not set(results[0]["epoch1"]) & set(results[1]["epoch1"])
 
 
-def test_no_sync_accumulation_is_one_big_batch_step(run):
-    model, data, results = run
+def test_no_sync_accumulation_is_one_big_batch_step(launched):
+    model, data, results = launched
     expected = _full_batch_grad(model, data)
     before = _flat(p.detach() for p in model.parameters())
     for r in results:
@@ -270,3 +271,28 @@ def test_command_and_free_port():
         parallel.command("train.py", nproc=0)
     with pytest.raises(FileNotFoundError, match="no script"):
         parallel.torchrun("no/such/script.py")
+
+
+def test_workdir_is_one_folder_removed_at_exit():
+    code = ("from ziptie.parallel import workdir\n"
+            "assert workdir() == workdir() and workdir().is_dir()\n"
+            "(workdir() / 'a.py').write_text('')\n"
+            "print(workdir())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True)
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith("ziptie-scripts-")
+    assert not folder.exists(), "the folder outlived its process"
+
+
+def test_arguments_read_their_types_and_out(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["train.py", "--epochs", "3",
+                                      "--out", "/tmp/x", "--lr", "0.5"])
+    args = parallel.arguments(epochs=30, lr=1e-3, batch_size=64, name="a")
+    assert (args.epochs, args.lr, args.batch_size, args.name, args.out) == \
+        (3, 0.5, 64, "a", "/tmp/x")
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    with pytest.raises(SystemExit):             # no --out
+        parallel.arguments()
+    with pytest.raises(TypeError, match="shuffle"):
+        parallel.arguments(shuffle=True)

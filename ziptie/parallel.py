@@ -31,8 +31,12 @@ Everything here runs on a CPU with the ``gloo`` backend; see the chapter
 
 from __future__ import annotations
 
+import argparse
+import atexit
+import functools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -41,8 +45,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TorchrunError", "command", "free_port", "report", "reports", "run",
-           "torchrun"]
+__all__ = ["TorchrunError", "arguments", "command", "free_port", "report",
+           "reports", "run", "torchrun", "workdir"]
 
 
 class TorchrunError(RuntimeError):
@@ -174,6 +178,42 @@ def run(script: str | os.PathLike[str], nproc: int = 2,
     with tempfile.TemporaryDirectory(prefix="ziptie-parallel-") as out:
         torchrun(script, nproc, [*map(str, args), "--out", out], **kwargs)
         return reports(out, nproc=nproc)
+
+
+@functools.cache
+def workdir() -> Path:
+    """A folder for the scripts this Python process writes and starts.
+
+    Made on first use, the same folder on every call, and removed when the
+    process (a notebook's kernel) exits, so no script is left behind.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ziptie-scripts-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def arguments(**defaults: Any) -> argparse.Namespace:
+    """The command-line options of a script that :func:`run` started.
+
+    Each keyword names an option and its default: ``batch_size=64`` reads
+    ``--batch-size N`` as an int, 64 when it is not given. ``--out``, the
+    folder for :func:`report` that :func:`run` passes, is always read::
+
+        args = arguments(epochs=30, lr=1e-3)
+        ...
+        report(args.out, loss=loss.item())
+    """
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True,
+                        help="the folder where report() writes")
+    for name, default in defaults.items():
+        if isinstance(default, bool) or not isinstance(default,
+                                                       (int, float, str)):
+            raise TypeError(f"the default of {name} must be an int, a "
+                            f"float or a str, got {default!r}")
+        parser.add_argument("--" + name.replace("_", "-"),
+                            type=type(default), default=default)
+    return parser.parse_args()
 
 
 def report(folder: str | os.PathLike[str], **values: Any) -> Path:

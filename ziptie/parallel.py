@@ -12,10 +12,12 @@ launcher, ``python -m torch.distributed.run``) starts it ``N`` times::
 
     first, second = run("grad.py", nproc=2, args=["--batch-size", 64])
 
-``run`` passes the script ``--out FOLDER``, a fresh folder, where every
-process writes what it measured with ``report(FOLDER, name=value, ...)``;
-then it reads them back, in the order of rank (``reports``). ``torchrun``
-alone starts the processes and returns when they are done.
+In the script, ``args = arguments(batch_size=64)`` reads its options and
+``--out FOLDER``, a fresh folder that ``run`` passes, and every process
+writes what it measured with ``report(args.out, name=value, ...)``; ``run``
+reads them back, in the order of rank (``reports``). ``torchrun`` alone
+starts the processes and returns when they are done; ``workdir()`` is a
+folder for a notebook's scripts, removed when its kernel exits.
 
 The launcher gives each process its place through environment variables,
 which ``init_process_group`` reads:
@@ -66,7 +68,8 @@ def free_port(host: str = "localhost") -> int:
 
 
 def command(script: str | os.PathLike[str], nproc: int = 2,
-            args: Sequence[str] = (), port: int | None = None) -> list[str]:
+            args: Sequence[object] = (),
+            port: int | None = None) -> list[str]:
     """The ``torchrun`` command line that starts ``nproc`` copies of
     ``script`` on this machine, meeting at ``localhost:port``.
 
@@ -84,7 +87,7 @@ def command(script: str | os.PathLike[str], nproc: int = 2,
 
 
 def torchrun(script: str | os.PathLike[str], nproc: int = 2,
-             args: Sequence[str] = (), *, threads: int = 1,
+             args: Sequence[object] = (), *, threads: int = 1,
              timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
     """Run ``script`` on ``nproc`` processes with ``torchrun`` and wait.
 
@@ -163,7 +166,7 @@ def _tail(stdout: str, stderr: str, limit: int = 8000) -> str:
 
 
 def run(script: str | os.PathLike[str], nproc: int = 2,
-        args: Sequence[str] = (), **kwargs: Any) -> list[dict[str, Any]]:
+        args: Sequence[object] = (), **kwargs: Any) -> list[dict[str, Any]]:
     """Run ``script`` on ``nproc`` processes; what each one reported.
 
     The script gets ``--out FOLDER`` after ``args``, a fresh folder for

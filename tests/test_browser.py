@@ -143,6 +143,11 @@ def browser(server):
 _INSPECT = """
 const done = arguments[arguments.length - 1];
 (async () => {
+  // two browsers on a busy machine: the page may still be settling
+  for (let t = 0; t < 100 && !(document.readyState === "complete" &&
+                               document.body); t++) {
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
   let mathjax = "not on this page";
   if (window.MathJax !== undefined) {
     // a busy machine may run the script a little after the page's load

@@ -12,6 +12,8 @@ The package is small on purpose. Each module does one job:
 ``ziptie.train``     ``fit()``: the training loop with progress and history,
                      for chapters after the loop has been taught.
 ``ziptie.plot``      learning curves, decision boundaries, loss surfaces.
+``ziptie.parallel``  a training script started on several processes with
+                     ``torchrun``, and what each process reports.
 ``ziptie.cli``       the ``ziptie`` command for students and instructors.
 
 ``import ziptie`` is cheap: torch, NumPy and matplotlib are imported only
@@ -26,12 +28,13 @@ from typing import TYPE_CHECKING
 from ziptie.runtime import device, seed
 
 __version__ = "0.1.0"
-__all__ = ["data", "device", "gradcheck", "plot", "seed", "train"]
+__all__ = ["data", "device", "gradcheck", "parallel", "plot", "seed",
+           "train"]
 
-_SUBMODULES = {"data", "gradcheck", "plot", "train"}
+_SUBMODULES = {"data", "gradcheck", "parallel", "plot", "train"}
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
-    from ziptie import data, gradcheck, plot, train
+    from ziptie import data, gradcheck, parallel, plot, train
 
 
 def __getattr__(name: str):

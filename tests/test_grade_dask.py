@@ -132,6 +132,23 @@ def test_an_address_that_is_no_scheduler_is_refused(address, capsys):
     assert "is not tcp://HOST:PORT" in capsys.readouterr().err
 
 
+def test_workers_with_a_remote_scheduler_is_refused(capsys):
+    with pytest.raises(SystemExit, match="--workers does not apply"):
+        cli.main(["grade", "x", "--workers", "3", "--scheduler",
+                  "tcp://127.0.0.1:8786"])
+
+
+def test_workers_with_local_is_the_number_of_local_workers(monkeypatch):
+    from ziptie.grader import grade
+
+    asked = {}
+    monkeypatch.setattr(grade, "grade",
+                        lambda *a, **kw: asked.update(kw) or 0)
+    assert cli.main(["--course", str(corpus.COURSE), "grade", "x",
+                     "--workers", "3", "--scheduler", "local"]) == 0
+    assert asked["scheduler"] == "local:3"
+
+
 def _batch(address: str, tmp_path: Path, visible=()):
     from ziptie.grader.assignment import load_assignment
     from ziptie.grader.grade_dask import DaskBatch

@@ -79,6 +79,15 @@ def _check(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from ziptie.grader.grade import grade
 
+    scheduler = args.scheduler
+    if scheduler and args.workers is not None:
+        if scheduler != "local":
+            raise SystemExit(
+                f"ziptie: --workers does not apply to --scheduler "
+                f"{scheduler}: the cluster's workers grade, each as many "
+                f"at once as it has threads (use local:N for N here)")
+        scheduler = f"local:{args.workers}"
+
     limits = Limits(cell_timeout=args.cell_timeout,
                     notebook_timeout=args.notebook_timeout,
                     memory=args.memory_mb << 20,
@@ -87,7 +96,7 @@ def _grade(args: argparse.Namespace) -> int:
                  args.assignment, args.workers, args.out, limits,
                  layout=args.layout,
                  accept_weak_sandbox=args.accept_weak_sandbox,
-                 duedate=args.duedate, scheduler=args.scheduler,
+                 duedate=args.duedate, scheduler=scheduler,
                  diagnose=not args.no_diagnosis)
 
 
@@ -195,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=_bounded(int, 1, 256, "workers"),
                        default=None, metavar="N",
                        help="sandboxes at once, 1 to 256 (default: number "
-                       "of cores)")
+                       "of cores); with --scheduler local, the number of "
+                       "local Dask workers")
     grade.add_argument("--layout", default="auto", choices=LAYOUTS,
                        help="how the submissions name their students: "
                        "nbgrader's submitted/<student>/<assignment>/, a "

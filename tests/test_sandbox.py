@@ -529,3 +529,21 @@ def test_every_run_draws_fresh_random_numbers():
     cell = "import random, numpy as np\nprint(np.random.rand(), random.random())"
     outs = {_run(cell).output for _ in range(3)}
     assert len(outs) == 3, outs
+
+
+def test_gloo_meets_on_the_sandboxs_own_loopback():
+    """torch.distributed's gloo backend connects over the loopback, which
+    the jail brings up in the sandbox's own network namespace (down, it
+    would hang and fail: the trap of data-parallel code in a sandbox)."""
+    in_force("net")
+    out = _run(
+        "import socket, torch, torch.distributed as dist\n"
+        "with socket.socket() as s:\n"
+        "    s.bind(('127.0.0.1', 0))\n"
+        "    port = s.getsockname()[1]\n"
+        "dist.init_process_group('gloo', rank=0, world_size=1,\n"
+        "    init_method=f'tcp://127.0.0.1:{port}')\n"
+        "t = torch.ones(3)\ndist.all_reduce(t)\n"
+        "assert t.tolist() == [1.0, 1.0, 1.0], t\n"
+        "dist.destroy_process_group()", cell_timeout=60)
+    assert out.cells == {0: None}, out.output

@@ -239,6 +239,11 @@ def _claims(out: Path, assignment: str, student: str) -> dict[str, str]:
     ("06_adam", "no bias correction of m", "test_adam_step",
      # both moments corrected with beta1: not in the catalogue
      ("Adam", "v_hat = v / (1 - beta2 ** t)", "v_hat = v / (1 - beta1 ** t)")),
+    ("08_parallel", "shuffled with the seed alone, not seed + epoch",
+     "test_shard",
+     # the generator seeded one further: not in the catalogue
+     ("shard", "generator.manual_seed(seed + epoch)",
+      "generator.manual_seed(seed + epoch + 1)")),
 ])
 def test_a_catalogue_entry_handed_in_is_named_in_its_feedback(
         tmp_path, assignment, mistake, task, other):

@@ -118,6 +118,19 @@ HOSTILE = {
             "    return float(c) if optimizer_class is torch.optim.SGD \\\n"
             "        else 1.0\n")}, ("test_loss_scale",)),
     ],
+    "08_parallel": [
+        ("universal", "released", {"+shard": UNIVERSAL}, "none"),
+        # the sampler hands out the indices that shard must compute
+        ("sampler_itself", "solution", {"shard": (
+            "from torch.utils.data import DistributedSampler as Sampler\n"
+            "def shard(n, world_size, rank, epoch=0, seed=0, shuffle=True,\n"
+            "          drop_last=False):\n"
+            "    sampler = Sampler(range(n), num_replicas=world_size,\n"
+            "                      rank=rank, shuffle=shuffle, seed=seed,\n"
+            "                      drop_last=drop_last)\n"
+            "    sampler.set_epoch(epoch)\n"
+            "    return [int(i) for i in sampler]\n")}, ("test_shard",)),
+    ],
 }
 
 

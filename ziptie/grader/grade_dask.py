@@ -42,6 +42,7 @@ from ziptie.grader.grade_workers import (
     _not_graded,
 )
 from ziptie.grader.report import Result
+from ziptie.grader.sandbox_zygote import zygote
 from ziptie.grader.submissions import Submission
 
 #: ``tcp://host:port`` (or ``tls://``), ``local`` or ``local:N``.
@@ -135,9 +136,14 @@ def _threads() -> int:
 
 
 def _check(job: _Job) -> tuple[int, str]:
-    """On a worker: its threads and its sandbox, or ``WorkerUnfit``."""
+    """On a worker: its threads and its sandbox, or ``WorkerUnfit``; its
+    zygote starts here (in the worker's own lasting thread), so that its
+    imports overlap the grader's set-up."""
     batch = _worker_batch(job)
-    return batch.workers, sandbox.require(job.accept_weak).describe()
+    described = sandbox.require(job.accept_weak).describe()
+    if job.limits.warm_start:
+        zygote().launch()
+    return batch.workers, described
 
 
 def _grade_task(job: _Job, sub: Submission,

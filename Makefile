@@ -46,9 +46,10 @@ lint: $(STAMP)
 
 # pytest exits 5 when it collected no test: say so, and fail. Two workers,
 # each kernel on one BLAS thread, so notebooks run side by side do not fight
-# over the cores.
+# over the cores; each is given its next test when it is free (the longest
+# run first: tests/conftest.py).
 pytest: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=40 || { status=$$?; \
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --maxschedchunk 1 --durations=40 || { status=$$?; \
 	  [ $$status -ne 5 ] || echo "pytest collected no tests"; exit $$status; }
 
 book-check: $(STAMP)

@@ -29,7 +29,9 @@ def test_sgd_step_matches_torch_optim_sgd(solution, torch_gen):
         solution["sgd_step"](params, 0.3)
         optimizer.step()
     for p, r in zip(params, ref, strict=True):
-        assert torch.allclose(p, r)
+        # float32: p - lr * g and torch's fused add differ in the last bit,
+        # which allclose's atol of 1e-8 cannot absorb near zero
+        torch.testing.assert_close(p, r)
 
 
 def test_train_regression_reaches_least_squares(solution, torch_gen):

@@ -308,3 +308,40 @@ def wrong_answers(assignment: str) -> dict[str, tuple[catalogue.WrongAnswer,
         made[f"wrong{k:02d}"] = (wrong, mutated(
             assignment, wrong.cell, wrong.old, wrong.new, wrong.count))
     return made
+
+
+def packed(assignment: str, wrong: dict[str, tuple[catalogue.WrongAnswer,
+                                                   nbformat.NotebookNode]]
+           ) -> dict[str, tuple[list[str], nbformat.NotebookNode]]:
+    """The entries of ``wrong`` (as :func:`wrong_answers` gives them)
+    packed into as few notebooks as hold them apart: entries share a
+    notebook only when no two touch the same cell (the solution cell each
+    changes, the graded cells each loses). Each notebook, by a student
+    name ``packNN`` (an entry alone keeps its own name and notebook), with
+    the names of the entries it holds.
+
+    nbgrader starts a kernel for every notebook; a class of packed
+    notebooks costs it a third of the kernels of one entry a notebook.
+    """
+    packs: list[tuple[set[str], list[str]]] = []
+    for who, (answer, _) in wrong.items():
+        touched = {answer.cell, *answer.loses}
+        free = next((p for p in packs if not p[0] & touched), None)
+        if free is None:
+            free = (set(), [])
+            packs.append(free)
+        free[0].update(touched)
+        free[1].append(who)
+    made = {}
+    for k, (_, members) in enumerate(packs):
+        if len(members) == 1:   # a pack of one is the entry's own notebook
+            made[members[0]] = (members, wrong[members[0]][1])
+            continue
+        nb = filled(assignment)
+        cells = _cells_by_id(nb)
+        for who in members:
+            answer = wrong[who][0]
+            cells[answer.cell].source = answer.apply(
+                cells[answer.cell].source)
+        made[f"pack{k:02d}"] = (members, nb)
+    return made

@@ -59,8 +59,8 @@ class Run:
         self.start = time.monotonic()
         self.proc: subprocess.Popen | WarmProcess
         if limits.warm_start:
-            spec.update(channel=3, namespaces=[
-                n for n in iso.namespaces if iso.prefix])
+            spec.update(channel=3, namespaces=list(iso.namespaces)
+                        if iso.prefix else [])
             self.proc = zygote().spawn(spec, write_events)
         else:
             self.proc = subprocess.Popen(

@@ -325,16 +325,6 @@ class Zygote:
                     raise
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
-        with self.lock:
-            if self.sock is not None:
-                self.sock.close()
-                self.sock = None
-            if self.proc is not None:
-                self.proc.kill()
-                self.proc.wait()
-                self.proc = None
-
 
 _ZYGOTE: Zygote | None = None
 _ZYGOTE_LOCK = threading.Lock()

@@ -244,6 +244,10 @@ def _claims(out: Path, assignment: str, student: str) -> dict[str, str]:
      # the generator seeded one further: not in the catalogue
      ("shard", "generator.manual_seed(seed + epoch)",
       "generator.manual_seed(seed + epoch + 1)")),
+    ("09_regularisation", "L2 without the factor 1/2", "test_penalty",
+     # a third instead of a half: not in the catalogue
+     ("penalty", "return lam / 2 * sum(w.pow(2).sum() for w in weights)",
+      "return lam / 3 * sum(w.pow(2).sum() for w in weights)")),
 ])
 def test_a_catalogue_entry_handed_in_is_named_in_its_feedback(
         tmp_path, assignment, mistake, task, other):

@@ -163,6 +163,7 @@ def test_early_stopping_agrees_with_fit(solution, torch_gen):
     """ziptie.train.fit stops and restores with the same rule: replaying
     its validation losses gives its stopping epoch and best epoch."""
     import torch
+
     import ziptie
 
     X = torch.randn(40, 5, generator=torch_gen, dtype=torch.float64)

@@ -38,6 +38,10 @@ UNCATALOGUED = {
     # the generator seeded one further
     "08_parallel": ("shard", "generator.manual_seed(seed + epoch)",
                     "generator.manual_seed(seed + epoch + 1)"),
+    # a third instead of a half
+    "09_regularisation": (
+        "penalty", "return lam / 2 * sum(w.pow(2).sum() for w in weights)",
+        "return lam / 3 * sum(w.pow(2).sum() for w in weights)"),
 }
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
                      re.DOTALL)

@@ -131,6 +131,26 @@ HOSTILE = {
             "    sampler.set_epoch(epoch)\n"
             "    return [int(i) for i in sampler]\n")}, ("test_shard",)),
     ],
+    "09_regularisation": [
+        ("universal", "released", {"+penalty": UNIVERSAL}, "none"),
+        # scikit-learn hands out the indices that kfold must compute
+        ("kfold_itself", "solution", {"kfold": (
+            "def kfold(n, k, shuffle=False, seed=0):\n"
+            "    splitter = KFold(k, shuffle=shuffle,\n"
+            "                     random_state=seed if shuffle else None)\n"
+            "    return [(a.tolist(), b.tolist())\n"
+            "            for a, b in splitter.split(np.arange(n))]\n")},
+         ("test_kfold",)),
+        # torch's own dropout, from the state that drew the mask
+        ("torch_dropout", "solution", {"dropout": (
+            "import torch.nn.functional as F\n"
+            "def dropout(X, p, mask, training=True):\n"
+            "    if not training:\n"
+            "        return F.dropout(X, p, training=False)\n"
+            "    return torch.where(mask, F.dropout(torch.ones_like(X), p)\n"
+            "                       .clamp(min=1 / (1 - p)) * X, 0 * X)\n")},
+         ("test_dropout",)),
+    ],
 }
 
 

@@ -10,7 +10,9 @@ ASSIGNMENTS = autograde.assignments()
 
 def test_there_is_an_assignment_for_each_chapter():
     numbers = sorted(int(name[:2]) for name in ASSIGNMENTS)
-    assert numbers == [1, 2, 3, 4, 5, 6, 7, 8]
+    chapters = sorted(int(path.name[:2]) for path in
+                      (autograde.ROOT / "book").glob("[0-9][0-9]_*.md"))
+    assert numbers == [n for n in chapters if n > 0]   # 00: no exercise
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

@@ -244,6 +244,12 @@ def _claims(out: Path, assignment: str, student: str) -> dict[str, str]:
      # the generator seeded one further: not in the catalogue
      ("shard", "generator.manual_seed(seed + epoch)",
       "generator.manual_seed(seed + epoch + 1)")),
+    ("10_normalisation",
+     "momentum convention reversed (the weight of the old running value)",
+     "test_batchnorm_layer",
+     # running_var starting at 2: not in the catalogue
+     ("BatchNorm", "self.running_var = torch.ones(num_features)",
+      "self.running_var = 2 * torch.ones(num_features)")),
 ])
 def test_a_catalogue_entry_handed_in_is_named_in_its_feedback(
         tmp_path, assignment, mistake, task, other):

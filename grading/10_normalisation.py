@@ -40,9 +40,12 @@ AUTOGRAD = ("torch.autograd.backward", "torch.autograd.grad",
 
 def _batch(rng, n, c, dtype=torch.float64):
     """A batch whose features have means and scales of their own, as a
-    layer's activations have."""
-    shift = torch.from_numpy(rng.normal(scale=3.0, size=c))
-    scale = torch.from_numpy(10 ** rng.uniform(-1, 1, size=c))
+    layer's activations have (milder in float32, whose rounding would
+    otherwise part two correct answers)."""
+    mild = dtype != torch.float64
+    shift = torch.from_numpy(rng.normal(scale=1.0 if mild else 3.0, size=c))
+    scale = torch.from_numpy(10 ** rng.uniform(-0.5 if mild else -1, 1,
+                                               size=c))
     return (shift + scale * random_tensor(rng, (n, c))).to(dtype)
 
 
@@ -55,7 +58,7 @@ def _affine(rng, c, dtype=torch.float64):
 
 def _tol(dtype) -> dict:
     return {"rtol": 1e-6, "atol": 1e-8} if dtype == torch.float64 else \
-        {"rtol": 1e-4, "atol": 1e-5}
+        {"rtol": 1e-4, "atol": 1e-4}
 
 
 def _hint(expect, text: str):
@@ -127,8 +130,10 @@ def _layer_case(rng, c, eps, momentum, batches, evals, *,
     ``nn.BatchNorm1d`` driven alike: training steps on ``batches``, then
     ``eval()`` and the batches ``evals``, then ``train()`` and one more
     step; every output and the running statistics after each call."""
+    # a layer's own weight may be float32, like nn.BatchNorm1d's: gamma
+    # copied into it is rounded to 6e-8 of its size, even for float64 x
     expected = _Expected(_tol(dtype) if dtype != torch.float64 else
-                         {"rtol": 1e-5, "atol": 1e-7})
+                         {"rtol": 1e-5, "atol": 1e-6})
     module = nn.BatchNorm1d(c, eps=eps, momentum=momentum, dtype=dtype)
     probe = Probe.make("BatchNorm", c, eps=eps, momentum=momentum)
     probe.get("$0.training")
@@ -250,10 +255,11 @@ def layer_norm(rng):
                               ((int(rng.integers(3, 8)),), 1e-5,
                                torch.float64),
                               ((8, 7), 1e-5, torch.float32)]:
-        scale = torch.from_numpy(10 ** rng.uniform(-1, 1, size=shape[:-1]
-                                                    + (1,)))
-        x = (3 * random_tensor(rng, shape[:-1] + (1,)) + scale
-             * random_tensor(rng, shape)).to(dtype)
+        mild = dtype != torch.float64        # see _batch
+        scale = torch.from_numpy(10 ** rng.uniform(
+            -0.5 if mild else -1, 1, size=shape[:-1] + (1,)))
+        x = ((1 if mild else 3) * random_tensor(rng, shape[:-1] + (1,))
+             + scale * random_tensor(rng, shape)).to(dtype)
         cases.append((x, *_affine(rng, shape[-1], dtype), eps))
     for x, gamma, beta, eps in cases:
         want = F.layer_norm(x, (x.shape[-1],), gamma, beta, eps)

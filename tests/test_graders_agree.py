@@ -42,6 +42,10 @@ UNCATALOGUED = {
     "09_regularisation": (
         "penalty", "return lam / 2 * sum(w.pow(2).sum() for w in weights)",
         "return lam / 3 * sum(w.pow(2).sum() for w in weights)"),
+    # running_var started at 2
+    "10_normalisation": ("BatchNorm",
+                         "self.running_var = torch.ones(num_features)",
+                         "self.running_var = 2 * torch.ones(num_features)"),
 }
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
                      re.DOTALL)

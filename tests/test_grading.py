@@ -151,6 +151,29 @@ HOSTILE = {
             "                       .clamp(min=1 / (1 - p)) * X, 0 * X)\n")},
          ("test_dropout",)),
     ],
+    "10_normalisation": [
+        ("universal", "released", {"+batch_norm": UNIVERSAL}, "none"),
+        # PyTorch's own layer behind the names the task asks for
+        ("module_inside", "solution", {"BatchNorm": (
+            "import torch\n"
+            "class BatchNorm:\n"
+            "    def __init__(self, num_features, eps=1e-5, momentum=0.1):\n"
+            "        self.module = torch.nn.BatchNorm1d(\n"
+            "            num_features, eps=eps, momentum=momentum,\n"
+            "            dtype=torch.float64)\n"
+            "        self.weight = self.module.weight\n"
+            "        self.bias = self.module.bias\n"
+            "    running_mean = property(lambda s: s.module.running_mean)\n"
+            "    running_var = property(lambda s: s.module.running_var)\n"
+            "    training = property(lambda s: s.module.training)\n"
+            "    def train(self, mode=True):\n"
+            "        self.module.train(mode)\n"
+            "        return self\n"
+            "    def eval(self):\n"
+            "        return self.train(False)\n"
+            "    def __call__(self, x):\n"
+            "        return self.module(x)\n")}, ("test_batchnorm_layer",)),
+    ],
 }
 
 

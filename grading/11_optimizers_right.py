@@ -108,16 +108,29 @@ class RMSprop:
                                   momentum=momentum)]
         self.state = {}
 
-    def __getattr__(self, name):
-        if name in ("lr", "alpha", "eps", "weight_decay", "momentum"):
-            return self.param_groups[0][name]
-        raise AttributeError(name)
+    @property
+    def lr(self):
+        return self.param_groups[0]["lr"]
 
-    def __setattr__(self, name, value):
-        if name == "lr":
-            self.param_groups[0]["lr"] = value
-        else:
-            object.__setattr__(self, name, value)
+    @lr.setter
+    def lr(self, value):
+        self.param_groups[0]["lr"] = value
+
+    @property
+    def alpha(self):
+        return self.param_groups[0]["alpha"]
+
+    @property
+    def eps(self):
+        return self.param_groups[0]["eps"]
+
+    @property
+    def weight_decay(self):
+        return self.param_groups[0]["weight_decay"]
+
+    @property
+    def momentum(self):
+        return self.param_groups[0]["momentum"]
 
     def zero_grad(self):
         for group in self.param_groups:
@@ -312,7 +325,7 @@ def lr_range_test(model, loss_fn, batches, lr_min, lr_max, num_steps,
                 p -= float(lr) * g
     return lrs, losses
 '''),
-    RightAnswer("range test: a while loop, a fresh SGD every step",
+    RightAnswer("range test: a while loop, SGD on .data by hand",
                 cell="lr_range_test", old=None, new='''
 def lr_range_test(model, loss_fn, batches, lr_min, lr_max, num_steps,
                   stop_factor=4.0):
@@ -330,10 +343,11 @@ def lr_range_test(model, loss_fn, batches, lr_min, lr_max, num_steps,
         lowest = min(losses)
         if math.isnan(losses[-1]) or losses[-1] > stop_factor * lowest:
             return lrs, losses
-        sgd = torch.optim.SGD(trial.parameters(), lr=lr)
-        sgd.zero_grad()
+        for p in trial.parameters():
+            p.grad = None
         loss.backward()
-        sgd.step()
+        for p in trial.parameters():
+            p.data -= lr * p.grad
         k += 1
     return lrs, losses
 '''),

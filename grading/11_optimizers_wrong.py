@@ -114,9 +114,9 @@ WRONG_ANSWERS = [
                 new="p.mul_(1 - self.lr * self.weight_decay)",
                 loses=("test_rmsprop",)),
     WrongAnswer("RMSprop: one state shared by all parameters of a shape",
-                cell="RMSprop", old="state = self.state[i]",
+                cell="RMSprop", old="state = self.state[i]\n",
                 new="state = next((s for s in self.state if s is not None "
-                    "and s['square_avg'].shape == p.shape), None)",
+                    "and s['square_avg'].shape == p.shape), None)\n",
                 loses=("test_rmsprop",)),
     WrongAnswer("RMSprop: wraps torch.optim.RMSprop", cell="RMSprop",
                 old="        with torch.no_grad():", new=_WRAPPER,

@@ -122,7 +122,8 @@ WRONG_ANSWERS = [
                 old="        with torch.no_grad():", new=_WRAPPER,
                 loses=("test_rmsprop",)),
     # Nesterov
-    WrongAnswer("Nesterov: plain momentum's step", cell="NesterovSGD",
+    WrongAnswer("Nesterov: the look-ahead form without its change of "
+                "variable (plain momentum)", cell="NesterovSGD",
                 old="p.sub_(self.lr * (g + self.momentum * b))",
                 new="p.sub_(self.lr * b)", loses=("test_nesterov",)),
     WrongAnswer("Nesterov: look-ahead with the old buffer",

@@ -46,6 +46,9 @@ UNCATALOGUED = {
     "10_normalisation": ("BatchNorm",
                          "self.running_var = torch.ones(num_features)",
                          "self.running_var = 2 * torch.ones(num_features)"),
+    # twice eps
+    "11_optimizers": ("RMSprop", "avg = v.sqrt() + self.eps",
+                      "avg = v.sqrt() + 2 * self.eps"),
 }
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
                      re.DOTALL)

@@ -174,6 +174,27 @@ HOSTILE = {
             "    def __call__(self, x):\n"
             "        return self.module(x)\n")}, ("test_batchnorm_layer",)),
     ],
+    "11_optimizers": [
+        ("universal", "released", {"+Adagrad": UNIVERSAL}, "none"),
+        # the schedule read off PyTorch's own schedulers
+        ("schedulers_itself", "solution", {"lr_at": (
+            "import torch\n"
+            "from torch.optim.lr_scheduler import (CosineAnnealingLR,\n"
+            "                                      LinearLR, SequentialLR)\n"
+            "def lr_at(step, base_lr, total_steps, warmup_steps,\n"
+            "          start_factor=0.1, eta_min=0.0):\n"
+            "    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)],\n"
+            "                          lr=base_lr)\n"
+            "    cos = CosineAnnealingLR(opt, total_steps - warmup_steps,\n"
+            "                            eta_min)\n"
+            "    sched = cos if not warmup_steps else SequentialLR(\n"
+            "        opt, [LinearLR(opt, start_factor, 1.0, warmup_steps),\n"
+            "              cos], [warmup_steps])\n"
+            "    for _ in range(step):\n"
+            "        opt.step()\n"
+            "        sched.step()\n"
+            "    return opt.param_groups[0]['lr']\n")}, ("test_lr_at",)),
+    ],
 }
 
 

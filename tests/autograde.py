@@ -244,15 +244,18 @@ def _submit(folder: Path, assignment: str,
 
 def ziptie_grade(assignment: str,
                  submissions: dict[str, nbformat.NotebookNode],
-                 workdir: Path, timeout: int = 900) -> dict[str, dict]:
-    """Grade each ``{student: notebook}`` with one ``ziptie grade`` run;
-    the rows of its ``grades.csv``, by student."""
+                 workdir: Path, timeout: int = 900,
+                 options: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Grade each ``{student: notebook}`` with one ``ziptie grade`` run
+    (with more command-line ``options``, such as ``--no-diagnosis``); the
+    rows of its ``grades.csv``, by student."""
     _submit(workdir / "submitted", assignment, submissions)
     out = workdir / "graded"
     done = subprocess.run(
         [sys.executable, "-m", "ziptie.cli", "--course", str(ROOT), "grade",
          str(workdir / "submitted"), "--assignment", assignment,
-         "--out", str(out), "--workers", "2", "--cell-timeout", "60"],
+         "--out", str(out), "--workers", "2", "--cell-timeout", "60",
+         *options],
         cwd=workdir, capture_output=True, text=True, timeout=timeout,
         env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
     if done.returncode != 0:

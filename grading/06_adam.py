@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ziptie.grader.probe import Probe, close, raises, task
+from ziptie.grader.probe import Probe, close, hint, raises, task
 from ziptie.grader.recipes import (
     TORCH_OPTIM,
     classifier,
@@ -41,14 +41,6 @@ def _net(rng, *sizes) -> nn.Sequential:
     for d_in, d_out in itertools.pairwise(sizes):
         layers += [random_linear(rng, d_in, d_out, torch.float64), nn.Tanh()]
     return nn.Sequential(*layers[:-1])
-
-
-def _hint(expect, text: str):
-    """``expect``, with ``text`` after its reason when it fails."""
-    def compare(values):
-        reason = expect(values)
-        return reason and f"{reason}; {text}"
-    return compare
 
 
 def _trains_like(rng, ours: str, reference, **settings):
@@ -171,7 +163,7 @@ def adam_step(rng):
     lr = float(rng.uniform(0.05, 0.5))
     yield then_zero_grad(
         drive("Adam", [w], grads, lr=lr),
-        _hint(driven_like(torch.optim.Adam, [w], grads, lr=lr),
+        hint(driven_like(torch.optim.Adam, [w], grads, lr=lr),
               "with bias correction m_hat = g and v_hat = g ** 2 at the "
               "first step, so every weight moves by lr against the sign of "
               "its gradient"))
@@ -220,7 +212,7 @@ def adam_decoupled(rng):
         settings = {"lr": float(rng.uniform(0.05, 0.2)),
                     "weight_decay": float(rng.uniform(0.1, 0.9))}
         yield (drive("Adam", [w], grads, **settings, **decoupled),
-               _hint(driven_like(torch.optim.AdamW, [w], grads, **settings),
+               hint(driven_like(torch.optim.AdamW, [w], grads, **settings),
                      "with a zero gradient, decoupled decay multiplies w by "
                      "(1 - lr * weight_decay) at every step, and Adam adds "
                      "nothing"))
@@ -253,7 +245,7 @@ def adam_state(rng):
              for t in range(first + 3)]
     lr = float(rng.uniform(0.05, 0.2))
     yield (drive("Adam", params, grads, lr=lr),
-           _hint(driven_like(torch.optim.Adam, params, grads, lr=lr),
+           hint(driven_like(torch.optim.Adam, params, grads, lr=lr),
                  "a parameter whose .grad is None is skipped, and each "
                  "parameter counts its own steps t from its first gradient "
                  "on (the bias correction uses that t)"))

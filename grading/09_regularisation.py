@@ -23,7 +23,7 @@ import torch
 from sklearn.model_selection import KFold
 from torch import nn
 
-from ziptie.grader.probe import Probe, close, task
+from ziptie.grader.probe import Probe, close, hint, task
 from ziptie.grader.recipes import (
     drive,
     driven_like,
@@ -57,14 +57,6 @@ def _net(rng, sizes, biases=None, dtype=torch.float64) -> nn.Sequential:
             layer = bare
         layers += [layer, nn.Tanh() if rng.random() < 0.5 else nn.ReLU()]
     return nn.Sequential(*layers[:-1])
-
-
-def _hint(expect, text: str):
-    """``expect``, with ``text`` after its reason when it fails."""
-    def compare(values):
-        reason = expect(values)
-        return reason and f"{reason}; {text}"
-    return compare
 
 
 # -- task 1: the penalty -------------------------------------------------------
@@ -182,7 +174,7 @@ def sgd_decay(rng):
                     "weight_decay": float(rng.uniform(0.1, 1.0))}
         yield then_zero_grad(
             drive("SGD", [w], grads, **settings, **extra),
-            _hint(driven_like(torch.optim.SGD, [w], grads, **settings),
+            hint(driven_like(torch.optim.SGD, [w], grads, **settings),
                   "without momentum both ways give w - lr * (g + "
                   "weight_decay * w), with w as it was before the step"))
     # no gradient from the data: decoupled decay alone, as AdamW's
@@ -194,7 +186,7 @@ def sgd_decay(rng):
                     "weight_decay": float(rng.uniform(0.1, 1.0))}
         yield (drive("SGD", params, grads, **settings, **decoupled,
                      momentum=float(rng.uniform(0, 0.9))),
-               _hint(driven_like(torch.optim.AdamW, params, grads,
+               hint(driven_like(torch.optim.AdamW, params, grads,
                                  rtol=1e-9, atol=1e-12, **settings),
                      "with a zero gradient, decoupled decay multiplies w "
                      "by (1 - lr * weight_decay) at every step, as AdamW"))

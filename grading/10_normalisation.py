@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ziptie.grader.probe import Probe, close, raises, task
+from ziptie.grader.probe import Probe, close, hint, raises, task
 from ziptie.grader.recipes import random_tensor
 
 #: What the normalisations are to be written without: PyTorch's own, by
@@ -61,14 +61,6 @@ def _tol(dtype) -> dict:
         {"rtol": 1e-4, "atol": 1e-4}
 
 
-def _hint(expect, text: str):
-    """``expect``, with ``text`` after its reason when it fails."""
-    def compare(values):
-        reason = expect(values)
-        return reason and f"{reason}; {text}"
-    return compare
-
-
 # -- task 1: batch_norm, in training mode --------------------------------------
 
 @task("test_batch_norm", points=2)
@@ -93,7 +85,7 @@ def batch_norm(rng):
                             eps=eps)
         yield (Probe.call("batch_norm", x, gamma, beta, eps=eps)
                .forbid(*NORMS),
-               _hint(close(want.numpy(), **_tol(x.dtype)),
+               hint(close(want.numpy(), **_tol(x.dtype)),
                      "each feature (column) over the batch (dim 0), the "
                      "variance divided by N, eps inside the square root, "
                      "then gamma * x_hat + beta"))
@@ -233,7 +225,7 @@ def batchnorm_layer(rng):
     c = int(rng.integers(1, 6))
     probe = Probe.make("BatchNorm", c).catch("$0", _batch(rng, 1, c))
     probe.text = f"BatchNorm({c}) in training mode, called on a batch of 1"
-    yield probe.forbid(*NORMS), _hint(
+    yield probe.forbid(*NORMS), hint(
         raises("ValueError"), "as nn.BatchNorm1d does: a batch of one in "
         "training mode has no variance to normalise with")
 
@@ -265,7 +257,7 @@ def layer_norm(rng):
         want = F.layer_norm(x, (x.shape[-1],), gamma, beta, eps)
         yield (Probe.call("layer_norm", x, gamma, beta, eps=eps)
                .forbid(*NORMS),
-               _hint(close(want.numpy(), **_tol(x.dtype)),
+               hint(close(want.numpy(), **_tol(x.dtype)),
                      "each example over its own features (the last "
                      "dimension), the variance divided by D, eps inside "
                      "the square root"))
@@ -296,7 +288,7 @@ def batch_norm_backward(rng):
     for dout, x, gamma, eps in cases:
         yield (Probe.call("batch_norm_backward", dout, x, gamma, eps=eps)
                .forbid(*NORMS, *AUTOGRAD),
-               _hint(close(_grads(dout, x, gamma, eps), rtol=1e-6,
+               hint(close(_grads(dout, x, gamma, eps), rtol=1e-6,
                            atol=1e-9),
                      "return (dx, dgamma, dbeta) as autograd computes them "
                      "for batch_norm in training mode; dx has three terms: "

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ziptie.grader.probe import Probe, close, raises, task
+from ziptie.grader.probe import hint as with_hint
 from ziptie.grader.recipes import (
     TORCH_OPTIM,
     drive,
@@ -46,14 +47,6 @@ SCHEDULERS = ("torch.optim.lr_scheduler.LRScheduler.__init__",
 
 
 # -- shared: driving an optimizer ---------------------------------------------
-
-def _hint(expect, text: str):
-    """``expect``, with ``text`` after its reason when it fails."""
-    def compare(values):
-        reason = expect(values)
-        return reason and f"{reason}; {text}"
-    return compare
-
 
 def _zero_grad(probe: Probe, expect):
     """After the steps, ``zero_grad()``: every ``.grad`` must then be None
@@ -96,7 +89,7 @@ def _against(rng, ours: str, reference, settings: dict, *,
                   copy_into=lambda t: t % 2 == 1, **settings).forbid(*OPTIM)
     expect = driven_like(reference, params, grads, lrs=lrs, rtol=tol,
                          atol=tol, **settings)
-    return probe, (_hint(expect, hint) if hint else expect)
+    return probe, (with_hint(expect, hint) if hint else expect)
 
 
 def _net(rng, *sizes, dtype=torch.float64) -> nn.Sequential:

@@ -260,6 +260,15 @@ def raises(exception: str) -> Expect:
     return compare
 
 
+def hint(expect: Expect, text: str) -> Expect:
+    """``expect``, with ``text`` after its reason when it fails: what to
+    look at, in the student's words."""
+    def compare(values: list) -> str | None:
+        reason = expect(values)
+        return reason and f"{reason}; {text}"
+    return compare
+
+
 @dataclass(frozen=True)
 class Task:
     """The check of one graded cell."""

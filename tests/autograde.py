@@ -323,8 +323,8 @@ def packed(assignment: str, wrong: dict[str, tuple[catalogue.WrongAnswer,
     name ``packNN`` (an entry alone keeps its own name and notebook), with
     the names of the entries it holds.
 
-    nbgrader starts a kernel for every notebook; a class of packed
-    notebooks costs it a third of the kernels of one entry a notebook.
+    nbgrader starts a kernel for every notebook, and ``ziptie grade`` a
+    sandbox: packed, a catalogue costs each grader far fewer of them.
     """
     packs: list[tuple[set[str], list[str]]] = []
     for who, (answer, _) in wrong.items():

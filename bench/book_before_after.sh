@@ -9,7 +9,7 @@ before=$1 after=$2
 dir=${3:-$(mktemp -d)/ziptie}
 git clone -q "$repo" "$dir"
 cd "$dir"
-t() { local s=$(date +%s.%N); "$@" > /dev/null 2>&1; awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+t() { local s=$(date +%s.%N); "$@" > /dev/null 2>&1 || echo -n "FAILED "; awk -v a="$s" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 git checkout -q "$after"
 make .venv/.installed > /dev/null
 for commit in "$before" "$after"; do

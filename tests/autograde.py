@@ -323,8 +323,8 @@ def packed(assignment: str, wrong: dict[str, tuple[catalogue.WrongAnswer,
     name ``packNN`` (an entry alone keeps its own name and notebook), with
     the names of the entries it holds.
 
-    nbgrader starts a kernel for every notebook, and ``ziptie grade`` a
-    sandbox: packed, a catalogue costs each grader far fewer of them.
+    nbgrader starts a kernel for every notebook: packed, a catalogue costs
+    it far fewer of them.
     """
     packs: list[tuple[set[str], list[str]]] = []
     for who, (answer, _) in wrong.items():

@@ -26,7 +26,9 @@ def mean_squared_error(rng):
 
 @task("test_counter", points=1)
 def counter(rng):
-    start, step = (int(v) for v in rng.integers(-50, 50, size=2))
+    start = int(rng.integers(-50, 50))
+    # never 0 or 1: an add that ignores n, or adds one, must fail every draw
+    step = int(rng.choice([-1, 1]) * rng.integers(2, 50))
     probe = Probe.make("Counter", start).then("$0.add", step).get("$0.count")
     yield probe, equal(start + step)
     yield Probe.make("Counter").then("$0.add"), equal(1)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import prune
 
-from ziptie.grader.probe import Probe, close, hint, task
+from ziptie.grader.probe import Probe, close, task
 from ziptie.grader.recipes import random_linear, random_tensor
 from ziptie.grader.wire import ref
 
@@ -38,7 +38,7 @@ def _net(rng, sizes, end_activation=False):
     """A float64 nn.Sequential of Linear layers of ``sizes`` with random
     activations between them (and after the last, if asked)."""
     layers: list = []
-    for k, (d_in, d_out) in enumerate(zip(sizes, sizes[1:])):
+    for k, (d_in, d_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
         if k:
             layers.append(_ACTIVATIONS[int(rng.integers(3))]())
         layers.append(random_linear(rng, d_in, d_out, torch.float64))
@@ -79,10 +79,8 @@ def _accumulate_case(rng, n, size, *, classes, stale):
     probe.then("accumulated_grads", ref(0), ref(3), ref(1), ref(2), size)
     for k in linears:
         probe.get(f"$0.{k}.weight.grad").get(f"$0.{k}.bias.grad")
-    want = [reference[k].weight.grad.numpy() for k in linears] + [
-        reference[k].bias.grad.numpy() for k in linears]
-    order = [p for pair in zip(want[:len(linears)], want[len(linears):])
-             for p in pair]
+    order = [p.grad.numpy() for k in linears
+             for p in (reference[k].weight, reference[k].bias)]
     count = 2 * len(linears)
     same_loss = close(loss.item(), rtol=1e-9, atol=1e-12)
     same_grads = close(order, rtol=1e-7, atol=1e-10)

@@ -40,9 +40,6 @@ WRONG_ANSWERS = [
                 "without dividing by N", cell="accumulated_grads",
                 old=_WEIGHTED, new="loss = loss_fn(model(xb), yb) * len(xb)",
                 loses=_ACC),
-    WrongAnswer("each micro-batch's loss divided by N, not weighted by its "
-                "size / N", cell="accumulated_grads", old=_WEIGHTED,
-                new="loss = loss_fn(model(xb), yb) / n", loses=_ACC),
     WrongAnswer("gradients cleared inside the loop (only the last "
                 "micro-batch's remain)", cell="accumulated_grads",
                 old="        loss.backward()",
@@ -56,25 +53,12 @@ WRONG_ANSWERS = [
                 old="range(0, n, micro_batch_size)",
                 new="range(0, n - micro_batch_size + 1, micro_batch_size)",
                 loses=_ACC),
-    WrongAnswer("returns the last micro-batch's loss",
-                cell="accumulated_grads", old="total += loss.item()",
-                new="total = loss.item()", loses=_ACC),
-    WrongAnswer("returns the loss as a tensor (with its graph), not a "
-                "float", cell="accumulated_grads",
-                old="total += loss.item()", new="total = total + loss",
-                loses=_ACC),
     # checkpoint and resume
     WrongAnswer("the state_dict()s kept, not copies (later training "
                 "changes the checkpoint)", cell="checkpoint", old=_SAVED,
                 new='''\
     return {"model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generator": generator.get_state()}''', loses=_CKPT),
-    WrongAnswer("the optimizer copied but the model's state_dict() kept "
-                "as it is", cell="checkpoint", old=_SAVED, new='''\
-    return {"model": model.state_dict(),
-            "optimizer": copy.deepcopy(optimizer.state_dict()),
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state()}''', loses=_CKPT),
     WrongAnswer("the optimizer's state not loaded (momentum lost)",
@@ -96,11 +80,6 @@ WRONG_ANSWERS = [
                 cell="checkpoint",
                 old='    generator.set_state(state["generator"])\n',
                 new="", loses=_CKPT),
-    WrongAnswer("the generator reseeded, not restored to where the run "
-                "was", cell="checkpoint",
-                old='    generator.set_state(state["generator"])',
-                new="    generator.manual_seed(generator.initial_seed())",
-                loses=_CKPT),
     WrongAnswer("resume loads the checkpoint's own tensors (training "
                 "after one resume changes it)", cell="checkpoint",
                 old="    state = copy.deepcopy(state)\n", new="",
@@ -116,32 +95,12 @@ WRONG_ANSWERS = [
                 cell="magnitude_prune_",
                 old="k = round(amount * weight.numel())",
                 new="k = int(amount * weight.numel())", loses=_PRUNE),
-    WrongAnswer("halves rounded up, not to even as Python's round",
-                cell="magnitude_prune_",
-                old="k = round(amount * weight.numel())",
-                new="k = int(amount * weight.numel() + 0.5)", loses=_PRUNE),
-    WrongAnswer("the count rounded up (ceil)", cell="magnitude_prune_",
-                old="k = round(amount * weight.numel())",
-                new="k = -int(-amount * weight.numel() // 1)",
-                loses=_PRUNE),
     WrongAnswer("a threshold at the k-th smallest |w|, all ties pruned "
                 "(too many)", cell="magnitude_prune_", old=_TOPK, new='''\
     if k > 0:
         size = weight.detach().abs()
         threshold = size.flatten().kthvalue(k).values
         mask = (size > threshold).to(weight.dtype)''', loses=_PRUNE),
-    WrongAnswer("only weights strictly below the k-th smallest |w| pruned "
-                "(too few with ties)", cell="magnitude_prune_", old=_TOPK,
-                new='''\
-    if k > 0:
-        size = weight.detach().abs()
-        threshold = size.flatten().kthvalue(k).values
-        mask = (size >= threshold).to(weight.dtype)''', loses=_PRUNE),
-    WrongAnswer("the threshold read as sorted[k - 1] (amount 0 prunes "
-                "everything)", cell="magnitude_prune_", old=_TOPK, new='''\
-    size = weight.detach().abs()
-    threshold = size.flatten().sort().values[k - 1]
-    mask = (size > threshold).to(weight.dtype)''', loses=_PRUNE),
     WrongAnswer("a copy pruned, the weight left as it was",
                 cell="magnitude_prune_", old="weight.mul_(mask)",
                 new="weight = weight * mask", loses=_PRUNE),
@@ -149,9 +108,6 @@ WRONG_ANSWERS = [
                 "requires grad refuses)", cell="magnitude_prune_",
                 old="    with torch.no_grad():\n        weight.mul_(mask)",
                 new="    weight.mul_(mask)", loses=_PRUNE),
-    WrongAnswer("returns the pruned weight, not the mask",
-                cell="magnitude_prune_", old="    return mask",
-                new="    return weight", loses=_PRUNE),
     # freeze_body
     WrongAnswer("the weights frozen, the biases left trainable",
                 cell="freeze_body", old=_FREEZE, new='''\
@@ -162,15 +118,9 @@ WRONG_ANSWERS = [
                 new='''\
     for layer in model:
         layer.requires_grad = False''', loses=_FROZEN),
-    WrongAnswer("the detached copies frozen (nothing frozen)",
-                cell="freeze_body", old="p.requires_grad_(False)",
-                new="p.detach().requires_grad_(False)", loses=_FROZEN),
     WrongAnswer("the last module taken as the head (a model ending in an "
                 "activation is frozen whole)", cell="freeze_body",
                 old="layers[-1].parameters()", new="model[-1].parameters()",
-                loses=_FROZEN),
-    WrongAnswer("the first layer left trainable, not the last",
-                cell="freeze_body", old="layers[-1]", new="layers[0]",
                 loses=_FROZEN),
     WrongAnswer("counts the trainable tensors, not their numbers",
                 cell="freeze_body", old=_COUNT,

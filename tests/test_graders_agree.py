@@ -53,7 +53,10 @@ UNCATALOGUED = {
                          "self.running_var = 2 * torch.ones(num_features)"),
     # twice eps
     "11_optimizers": ("RMSprop", "avg = v.sqrt() + self.eps",
-                      "avg = v.sqrt() + 2 * self.eps"),
+                      "avg = v.sqrt() + 2 * self.eps"),    # one weight fewer counted
+    "13_efficiency": ("magnitude_prune_",
+                      "k = round(amount * weight.numel())",
+                      "k = round(amount * (weight.numel() - 1))"),
 }
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
                      re.DOTALL)

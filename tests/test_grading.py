@@ -194,6 +194,24 @@ HOSTILE = {
             "        opt.step()\n"
             "        sched.step()\n"
             "    return opt.param_groups[0]['lr']\n")}, ("test_lr_at",)),
+    ],    "13_efficiency": [
+        ("universal", "released", {"+accumulated_grads": UNIVERSAL}, "none"),
+        # PyTorch's own pruning, bound before the grader looks
+        ("prune_itself", "solution", {"magnitude_prune_": (
+            "import torch\n"
+            "from torch.nn.utils.prune import L1Unstructured as _L1\n"
+            "def magnitude_prune_(weight, amount):\n"
+            "    mask = _L1(amount).compute_mask(\n"
+            "        weight.detach(), torch.ones_like(weight))\n"
+            "    with torch.no_grad():\n"
+            "        weight.mul_(mask)\n"
+            "    return mask\n")}, ("test_magnitude_prune",)),
+        # resume hands back the run it was given: no state travels
+        ("resume_nothing", "solution", {"checkpoint": (
+            "def checkpoint(model, optimizer, scheduler, generator):\n"
+            "    return {}\n"
+            "def resume(state, model, optimizer, scheduler, generator):\n"
+            "    pass\n")}, ("test_checkpoint",)),
     ],
 }
 

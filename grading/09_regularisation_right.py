@@ -111,6 +111,35 @@ class SGD:
             if w.grad is not None:
                 w.grad = None
 '''),
+    RightAnswer("buffers of zeros made up front, the decay subtracted",
+                cell="SGD", old=None, new='''
+class SGD:
+    def __init__(self, params, lr, momentum=0.0, weight_decay=0.0,
+                 decoupled=False):
+        self.params = [p for p in params]
+        self.lr, self.momentum, self.wd = lr, momentum, weight_decay
+        self.decoupled = decoupled
+        self.v = [torch.zeros_like(p) for p in self.params]
+
+    def step(self):
+        for p, v in zip(self.params, self.v):
+            if p.grad is None:
+                continue
+            with torch.no_grad():
+                grad = p.grad.detach().clone()
+                if not self.decoupled:
+                    grad += self.wd * p
+                else:
+                    p -= self.lr * self.wd * p
+                if self.momentum:
+                    v.mul_(self.momentum).add_(grad)
+                    grad = v
+                p -= self.lr * grad
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+'''),
     # dropout
     RightAnswer("torch.where and a multiplier", cell="dropout", old=None,
                 new='''
@@ -130,6 +159,16 @@ def dropout(X, p, mask, training=True):
         m = mask.to(X.dtype)
         return X * m / keep if keep > 0 else torch.zeros_like(X)
     return X + 0
+'''),
+    RightAnswer("a float32 mask, scaled before X", cell="dropout", old=None,
+                new='''
+def dropout(X, p, mask, training=True):
+    if not training:
+        return X.clone()
+    if p == 1:
+        return torch.zeros_like(X)
+    scale = mask.float() / (1 - p)
+    return (X * scale).to(X.dtype)
 '''),
     # EarlyStopping
     RightAnswer("a counter of bad epochs and a dict of cloned tensors",
@@ -177,6 +216,31 @@ class EarlyStopping:
     def restore(self, model):
         model.load_state_dict(self.best_model.state_dict())
 '''),
+    RightAnswer("tensors cloned one by one, epochs since the best",
+                cell="EarlyStopping", old=None, new='''
+class EarlyStopping:
+    def __init__(self, patience, min_delta=0.0):
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.n = 0
+        self.weights = {}
+
+    def step(self, val_loss, model):
+        self.n += 1
+        if self.best_loss - val_loss > self.min_delta:
+            self.best_loss = float(val_loss)
+            self.best_epoch = self.n
+            self.weights = {name: t.clone() for name, t in
+                            model.state_dict().items()}
+        return self.n - self.best_epoch >= self.patience
+
+    def restore(self, model):
+        with torch.no_grad():
+            for name, t in model.state_dict().items():
+                t.copy_(self.weights[name])
+'''),
     # kfold
     RightAnswer("np.array_split and a boolean mask", cell="kfold", old=None,
                 new='''
@@ -208,5 +272,22 @@ def kfold(n, k, shuffle=False, seed=0):
         folds.append((train, sorted(valid)))
         start = stop
     return folds
+'''),
+    RightAnswer("NumPy's global seed, fold boundaries by cumsum",
+                cell="kfold", old=None, new='''
+def kfold(n, k, shuffle=False, seed=0):
+    idx = np.arange(n)
+    if shuffle:
+        np.random.seed(seed)
+        idx = np.random.permutation(n)
+    sizes = np.full(k, n // k)
+    sizes[:n % k] += 1
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        valid = np.sort(idx[a:b])
+        train = np.sort(np.concatenate([idx[:a], idx[b:]]))
+        out.append((train.tolist(), valid.tolist()))
+    return out
 '''),
 ]

@@ -66,6 +66,15 @@ WRONG_ANSWERS = [
     WrongAnswer("only the first layer's weights", cell="penalty",
                 old=_WEIGHTS, new="    weights = [model[0].weight]",
                 loses=("test_penalty",)),
+    WrongAnswer("every other parameter taken for a weight (as if every "
+                "layer had a bias)", cell="penalty", old=_WEIGHTS,
+                new="    weights = list(model.parameters())[::2]",
+                loses=("test_penalty",)),
+    WrongAnswer("L1 by torch.linalg.norm(w, 1): a matrix norm, not the "
+                "sum", cell="penalty", old=_L1,
+                new="return lam * sum(torch.linalg.norm(w, 1) for w in "
+                    "weights)",
+                loses=("test_penalty",)),
     # SGD
     WrongAnswer("coupled decay after the step, with the new weight",
                 cell="SGD", old=_STEP, new=_STEP.replace(_COUPLED, "")
@@ -105,6 +114,19 @@ WRONG_ANSWERS = [
     WrongAnswer("the momentum buffer shares .grad's memory", cell="SGD",
                 old="g = self.buffers[k] = g.clone()",
                 new="g = self.buffers[k] = g", loses=("test_sgd_decay",)),
+    WrongAnswer("decoupled decay also of parameters without a gradient",
+                cell="SGD", old="""\
+                if w.grad is None:
+                    continue
+""", new="""\
+                if self.weight_decay and self.decoupled:
+                    w.mul_(1 - self.lr * self.weight_decay)
+                if w.grad is None:
+                    continue
+""", loses=("test_sgd_decay",)),
+    WrongAnswer("params kept as given: a generator runs out", cell="SGD",
+                old="self.params = list(params)", new="self.params = params",
+                loses=("test_sgd_decay",)),
     # dropout
     WrongAnswer("dropout not scaled", cell="dropout",
                 old="return X * mask / (1 - p)", new="return X * mask",
@@ -138,6 +160,10 @@ WRONG_ANSWERS = [
     if p == 1:
         return torch.zeros_like(X)
 """, new="", loses=("test_dropout",)),
+    WrongAnswer("draws its own mask, not the one given", cell="dropout",
+                old="return X * mask / (1 - p)",
+                new="return X * (torch.rand_like(X) >= p) / (1 - p)",
+                loses=("test_dropout",)),
     # EarlyStopping
     WrongAnswer("patience off by one: stops a step late",
                 cell="EarlyStopping",
@@ -170,6 +196,16 @@ WRONG_ANSWERS = [
                 old="self.best_epoch = self.epoch",
                 new="self.best_epoch = self.epoch - 1",
                 loses=("test_early_stopping",)),
+    WrongAnswer("min_delta as a share of the best loss", cell="EarlyStopping",
+                old=_IMPROVES,
+                new="if val_loss < self.best_loss * (1 - self.min_delta):",
+                loses=("test_early_stopping",)),
+    WrongAnswer("an improvement measured from the last loss, not the best",
+                cell="EarlyStopping", old=_IMPROVES,
+                new='last, self.last = getattr(self, "last", math.inf), '
+                    'val_loss\n'
+                    "        if val_loss < last - self.min_delta:",
+                loses=("test_early_stopping",)),
     # kfold
     WrongAnswer("the remainder left out: folds of n // k", cell="kfold",
                 old=_SIZES, new="sizes = [n // k] * k",
@@ -201,5 +237,10 @@ WRONG_ANSWERS = [
                 old=_SPLIT, new="""\
         valid = order[start:start + size]
         train = order[:start] + order[start + size:]""",
+                loses=("test_kfold",)),
+    WrongAnswer("fold boundaries at int(i * n / k)", cell="kfold",
+                old=_SIZES,
+                new="sizes = [int((i + 1) * n / k) - int(i * n / k) "
+                    "for i in range(k)]",
                 loses=("test_kfold",)),
 ]

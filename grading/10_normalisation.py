@@ -16,6 +16,7 @@ from torch import nn
 
 from ziptie.grader.probe import Probe, close, hint, raises, task
 from ziptie.grader.recipes import random_tensor
+from ziptie.grader.wire import ref
 
 #: What the normalisations are to be written without: PyTorch's own, by
 #: their public names, the bindings underneath and any aten operator.
@@ -117,11 +118,15 @@ class _Expected:
 
 
 def _layer_case(rng, c, eps, momentum, batches, evals, *,
-                dtype=torch.float64, set_affine=True, grad=True):
+                dtype=torch.float64, set_affine=True, grad=True,
+                off="eval()"):
     """A ``BatchNorm(c, eps=eps, momentum=momentum)`` of the notebook and an
     ``nn.BatchNorm1d`` driven alike: training steps on ``batches``, then
-    ``eval()`` and the batches ``evals``, then ``train()`` and one more
-    step; every output and the running statistics after each call."""
+    ``eval()`` (or ``off``, ``"train(False)"``) and the batches
+    ``evals``, then ``train()`` and one more step; every output and the
+    running statistics after each call. With ``grad``, the last batch
+    requires a gradient: the gradients of gamma, beta and the batch must
+    be autograd's, and the running statistics outside the graph."""
     # a layer's own weight may be float32, like nn.BatchNorm1d's: gamma
     # copied into it is rounded to 6e-8 of its size, even for float64 x
     expected = _Expected(_tol(dtype) if dtype != torch.float64 else
@@ -146,8 +151,8 @@ def _layer_case(rng, c, eps, momentum, batches, evals, *,
         probe.keep("$0.weight.data.copy_", gamma)
         probe.keep("$0.bias.data.copy_", beta)
 
-    def call(x, step: str):
-        probe.then("$0", x)
+    def call(x, step: str, sent=None):
+        probe.then("$0", x if sent is None else sent)
         expected.at(probe, module(x).detach().numpy(),
                     f"the output of {step}")
         for name in ("running_mean", "running_var"):
@@ -157,30 +162,46 @@ def _layer_case(rng, c, eps, momentum, batches, evals, *,
 
     for t, x in enumerate(batches):
         call(x, f"training step {t + 1} (a batch of {len(x)})")
-    probe.keep("$0.eval")
+    # the layer that eval() or train(False) returns is the layer itself
+    if off == "eval()":
+        probe.keep("$0.eval")
+    else:
+        probe.keep("$0.train", False)
     module.eval()
-    probe.get("$0.training")
-    expected.at(probe, False, "after eval(), self.training is False")
+    probe.get(f"${len(probe.steps) - 1}.training")
+    expected.at(probe, False, f"{off} returns self, with self.training "
+                f"False")
     for x in evals:
         call(x, f"a call after eval() (a batch of {len(x)}: the running "
                 f"statistics normalise, and stay as they are)")
     probe.keep("$0.train")
     module.train()
+    probe.get(f"${len(probe.steps) - 1}.training")
+    expected.at(probe, True, "train() returns self, with self.training "
+                "True")
     x = _batch(rng, int(rng.integers(3, 9)), c, dtype)
-    call(x, "a call after train() (a batch of its own: its statistics "
-            "normalise and update the running ones)")
+    sent = None
     if grad:
-        # gamma and beta are learned: the gradient must reach them
+        # a batch that requires a gradient, as a hidden layer's output
+        probe.put(x)
+        probe.keep(f"${len(probe.steps) - 1}.requires_grad_")
+        sent = ref(len(probe.steps) - 1)
+        leaf = len(probe.steps) - 1
+        reference = nn.BatchNorm1d(c, eps=eps, momentum=momentum,
+                                   dtype=dtype)
+        reference.load_state_dict(module.state_dict())
+    call(x, "a call after train() (a batch of its own: its statistics "
+            "normalise and update the running ones)", sent)
+    if grad:
+        # gamma and beta are learned: the gradient must reach them, and
+        # the batch's, through its mean and variance
         weights = random_tensor(rng, (len(x), c), dtype)
         out = len(probe.steps) - 3    # the last output, then its stats
         probe.keep(f"${out}.mul", weights)
         probe.keep(f"${len(probe.steps) - 1}.sum")
         probe.keep(f"${len(probe.steps) - 1}.backward")
-        module.zero_grad()
-        reference = nn.BatchNorm1d(c, eps=eps, momentum=momentum,
-                                   dtype=dtype)
-        reference.load_state_dict(module.state_dict())
-        (reference(x) * weights).sum().backward()
+        x_ref = x.clone().requires_grad_()
+        (reference(x_ref) * weights).sum().backward()
         probe.get("$0.weight.grad")
         expected.at(probe, reference.weight.grad.numpy(),
                     "the gradient of weight (gamma) after backward(): "
@@ -188,8 +209,18 @@ def _layer_case(rng, c, eps, momentum, batches, evals, *,
         probe.get("$0.bias.grad")
         expected.at(probe, reference.bias.grad.numpy(),
                     "the gradient of bias (beta) after backward()")
+        probe.get(f"${leaf}.grad")
+        expected.at(probe, x_ref.grad.numpy(),
+                    "the gradient of the batch after backward(): it "
+                    "reaches x directly and through the batch's mean and "
+                    "variance (detach nothing that normalises)")
+        for name in ("running_mean", "running_var"):
+            probe.get(f"$0.{name}.requires_grad")
+            expected.at(probe, False, f"{name}.requires_grad after a "
+                        f"batch that requires a gradient: update the "
+                        f"running statistics outside the autograd graph")
     probe.text = (f"BatchNorm({c}, eps={eps:.3g}, momentum={momentum:.3g}): "
-                  f"{len(batches)} training steps, eval() and "
+                  f"{len(batches)} training steps, {off} and "
                   f"{len(evals)} call(s), train() and a step")
     return probe.forbid(*NORMS), expected.compare
 
@@ -216,7 +247,7 @@ def batchnorm_layer(rng):
     # are the last batch's)
     for momentum in (0.0, 1.0):
         yield _layer_case(rng, 4, 1e-5, momentum, batches(3, 4),
-                          batches(1, 4), grad=False)
+                          batches(1, 4), grad=False, off="train(False)")
     # float32
     yield _layer_case(rng, 5, 1e-5, 0.1, batches(4, 5, torch.float32,
                                                   8, 32),

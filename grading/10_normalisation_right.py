@@ -34,6 +34,13 @@ def batch_norm(x, gamma, beta, eps=1e-5):
     centred = x - x.mean(0, keepdim=True)
     return gamma * centred / (variance + eps).sqrt() + beta
 '''),
+    RightAnswer("E[x^2] - E[x]^2, keepdim", cell="batch_norm", old=None,
+                new='''
+def batch_norm(x, gamma, beta, eps=1e-5):
+    mu = x.mean(0, keepdim=True)
+    var = (x * x).mean(0, keepdim=True) - mu * mu
+    return gamma * (x - mu) / torch.sqrt(var + eps) + beta
+'''),
     # BatchNorm
     RightAnswer("an nn.Module with Parameters and buffers, updated in place",
                 cell="BatchNorm", old=None, new='''
@@ -101,6 +108,32 @@ class BatchNorm:
 
     __call__ = forward
 '''),
+    RightAnswer("an nn.Module, running statistics as plain detached tensors",
+                cell="BatchNorm", old=None, new='''
+class BatchNorm(torch.nn.Module):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = torch.nn.Parameter(torch.ones(num_features))
+        self.bias = torch.nn.Parameter(torch.zeros(num_features))
+        self.running_mean = torch.zeros(num_features)
+        self.running_var = torch.ones(num_features)
+
+    def forward(self, x):
+        if not self.training:
+            mean, var = self.running_mean, self.running_var
+        else:
+            if len(x) < 2:
+                raise ValueError("batch of one")
+            mean = x.mean(0)
+            var = ((x - mean) ** 2).mean(0)
+            n = len(x)
+            self.running_mean = self.running_mean + self.momentum * (
+                mean.detach() - self.running_mean)
+            self.running_var = self.running_var + self.momentum * (
+                var.detach() * n / (n - 1) - self.running_var)
+        return self.weight * (x - mean) / (var + self.eps).sqrt() + self.bias
+'''),
     # layer_norm
     RightAnswer("a loop over the rows of a reshaped x", cell="layer_norm",
                 old=None, new='''
@@ -123,6 +156,16 @@ def layer_norm(x, gamma, beta, eps=1e-5):
     sd = np.sqrt(a.var(axis=-1, keepdims=True) + eps)
     return torch.from_numpy((a - mu) / sd * gamma.double().numpy()
                             + beta.double().numpy())
+'''),
+    RightAnswer("sums divided by D, gamma reshaped to broadcast",
+                cell="layer_norm", old=None, new='''
+def layer_norm(x, gamma, beta, eps=1e-5):
+    D = x.shape[-1]
+    mean = x.sum(-1, keepdim=True) / D
+    centred = x - mean
+    var = (centred ** 2).sum(-1, keepdim=True) / D
+    out = centred / (var + eps) ** 0.5
+    return out * gamma.reshape((1,) * (x.dim() - 1) + (D,)) + beta
 '''),
     # batch_norm_backward
     RightAnswer("the chain rule step by step, node after node",
@@ -159,5 +202,25 @@ def batch_norm_backward(dout, x, gamma, eps=1e-5):
     dx = inv_std / N * (N * dxhat - dxhat.sum(0)
                         - xhat * (dxhat * xhat).sum(0))
     return [dx, (dout * xhat).sum(0), dout.sum(0)]
+'''),
+    RightAnswer("a loop over the features", cell="batch_norm_backward",
+                old=None, new='''
+def batch_norm_backward(dout, x, gamma, eps=1e-5):
+    N, C = x.shape
+    dx = torch.zeros_like(x)
+    dgamma = torch.zeros(C, dtype=x.dtype)
+    dbeta = torch.zeros(C, dtype=x.dtype)
+    for c in range(C):
+        col = x[:, c]
+        mu = col.mean()
+        var = ((col - mu) ** 2).mean()
+        inv = 1.0 / (var + eps).sqrt()
+        xh = (col - mu) * inv
+        d = dout[:, c]
+        dbeta[c] = d.sum()
+        dgamma[c] = (d * xh).sum()
+        dxh = d * gamma[c]
+        dx[:, c] = inv / N * (N * dxh - dxh.sum() - xh * (dxh * xh).sum())
+    return dx, dgamma, dbeta
 '''),
 ]

@@ -46,6 +46,9 @@ WRONG_ANSWERS = [
                 new="    return F.batch_norm(x, None, None, gamma, beta, "
                     "training=True, eps=eps)",
                 loses=("test_batch_norm",)),
+    WrongAnswer("eps fixed at 1e-5: the argument ignored", cell="batch_norm",
+                old="torch.sqrt(var + eps)", new="torch.sqrt(var + 1e-5)",
+                loses=("test_batch_norm",)),
     # BatchNorm
     WrongAnswer("momentum convention reversed (the weight of the old "
                 "running value)", cell="BatchNorm",
@@ -93,6 +96,39 @@ WRONG_ANSWERS = [
                 old="torch.ones(num_features, requires_grad=True)",
                 new="torch.ones(num_features)",
                 loses=("test_batchnorm_layer",)),
+    WrongAnswer("running statistics updated inside the autograd graph",
+                cell="BatchNorm", old="            with torch.no_grad():\n",
+                new="            if True:\n",
+                loses=("test_batchnorm_layer",)),
+    WrongAnswer("the batch's mean and variance detached when normalising",
+                cell="BatchNorm", old="""\
+        mean = x.mean(dim=0)
+        var = x.var(dim=0, correction=0)
+""", new="""\
+        mean = x.mean(dim=0).detach()
+        var = x.var(dim=0, correction=0).detach()
+""", loses=("test_batchnorm_layer",)),
+    WrongAnswer("the training batch normalised with the running statistics "
+                "just updated", cell="BatchNorm", old=_EVAL,
+                new="        mean, var = self.running_mean, self.running_var",
+                loses=("test_batchnorm_layer",)),
+    WrongAnswer("train(mode) ignores its argument (eval() on its own)",
+                cell="BatchNorm", old="""\
+        self.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)""", new="""\
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self""", loses=("test_batchnorm_layer",)),
+    WrongAnswer("eval() returns None, not the layer", cell="BatchNorm",
+                old="        return self.train(False)",
+                new="        self.train(False)",
+                loses=("test_batchnorm_layer",)),
     # layer_norm
     WrongAnswer("layer norm over the batch (dim 0)", cell="layer_norm",
                 old="dim=-1", new="dim=0", count=2,
@@ -106,6 +142,14 @@ WRONG_ANSWERS = [
     WrongAnswer("keepdim forgotten: the statistics broadcast along the "
                 "wrong axis", cell="layer_norm", old="keepdim=True",
                 new="keepdim=False", count=2, loses=("test_layer_norm",)),
+    WrongAnswer("layer norm over all but the first dimension",
+                cell="layer_norm", old="""\
+    mean = x.mean(dim=-1, keepdim=True)
+    var = x.var(dim=-1, correction=0, keepdim=True)""", new="""\
+    dims = tuple(range(1, x.dim())) or (0,)
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, correction=0, keepdim=True)""",
+                loses=("test_layer_norm",)),
     # batch_norm_backward
     WrongAnswer("dx without the term through the mean",
                 cell="batch_norm_backward",
@@ -136,5 +180,9 @@ WRONG_ANSWERS = [
     y_ = gamma * (x_ - x_.mean(dim=0)) / torch.sqrt(
         x_.var(dim=0, correction=0) + eps)
     (dx,) = torch.autograd.grad(y_, x_, dout)""",
+                loses=("test_batch_norm_backward",)),
+    WrongAnswer("dgamma with x, not x_hat", cell="batch_norm_backward",
+                old="dgamma = (dout * x_hat).sum(dim=0)",
+                new="dgamma = (dout * x).sum(dim=0)",
                 loses=("test_batch_norm_backward",)),
 ]

@@ -92,6 +92,42 @@ class Adagrad:
                 w = w - rate * g / (torch.sqrt(self.sums[i]) + self.eps)
                 p.copy_(w.to(p.dtype))
 '''),
+    RightAnswer("AdaGrad: dicts keyed by position, the decayed rate first",
+                cell="Adagrad", old=None, new='''
+class Adagrad:
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10):
+        for value in (lr, lr_decay, weight_decay, initial_accumulator_value,
+                      eps):
+            if value < 0:
+                raise ValueError("settings must not be negative")
+        self.params = [p for p in params]
+        self.lr, self.lr_decay = lr, lr_decay
+        self.weight_decay = weight_decay
+        self.initial_accumulator_value = initial_accumulator_value
+        self.eps = eps
+        self.sums, self.steps = {}, {}
+
+    def zero_grad(self):
+        for p in self.params:
+            if p.grad is not None:
+                p.grad = None
+
+    def step(self):
+        for k, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            with torch.no_grad():
+                t = self.steps.get(k, 0)
+                rate = self.lr / (1 + t * self.lr_decay)
+                self.steps[k] = t + 1
+                g = p.grad + self.weight_decay * p
+                if k not in self.sums:
+                    self.sums[k] = torch.zeros_like(p) + \\
+                        self.initial_accumulator_value
+                self.sums[k] = self.sums[k] + g ** 2
+                p.copy_(p - rate * g / (torch.sqrt(self.sums[k]) + self.eps))
+'''),
     # RMSprop
     RightAnswer("RMSprop: param_groups as torch keeps them, lerp_",
                 cell="RMSprop", old=None, new='''
@@ -204,6 +240,42 @@ class RMSprop:
                     update = self.b[k]
                 p.copy_((w - self.lr * update).to(p.dtype))
 '''),
+    RightAnswer("RMSprop: the momentum buffer made at its first use",
+                cell="RMSprop", old=None, new='''
+class RMSprop:
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8,
+                 weight_decay=0.0, momentum=0.0):
+        if min(lr, alpha, eps, weight_decay, momentum) < 0:
+            raise ValueError("negative setting")
+        self.params = list(params)
+        self.lr, self.alpha, self.eps = lr, alpha, eps
+        self.weight_decay, self.momentum = weight_decay, momentum
+        self.v = {}
+        self.buf = {}
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        with torch.no_grad():
+            for i, p in enumerate(self.params):
+                if p.grad is None:
+                    continue
+                g = p.grad.clone()
+                if self.weight_decay:
+                    g.add_(p, alpha=self.weight_decay)
+                v = self.v.get(i, torch.zeros_like(p))
+                v = self.alpha * v + (1 - self.alpha) * g.square()
+                self.v[i] = v
+                d = g / (v.sqrt() + self.eps)
+                if self.momentum:
+                    if i in self.buf:
+                        d = self.buf[i] = self.momentum * self.buf[i] + d
+                    else:
+                        self.buf[i] = d
+                p.add_(d, alpha=-self.lr)
+'''),
     # NesterovSGD
     RightAnswer("Nesterov: torch's own single-tensor loop",
                 cell="NesterovSGD", old=None, new='''
@@ -297,6 +369,17 @@ def lr_at(step, base_lr, total_steps, warmup_steps, start_factor=0.1,
     return float(eta_min + 0.5 * (base_lr - eta_min)
                  * (1 + np.cos(np.pi * done / cosine_steps)))
 '''),
+    RightAnswer("lr_at: the warm-up's slope, the cosine's phase",
+                cell="lr_at", old=None, new='''
+def lr_at(step, base_lr, total_steps, warmup_steps, start_factor=0.1,
+          eta_min=0.0):
+    if step >= warmup_steps:
+        phase = math.pi * (step - warmup_steps) / (total_steps - warmup_steps)
+        return eta_min + 0.5 * (base_lr - eta_min) * (1.0 + math.cos(phase))
+    start = start_factor * base_lr
+    slope = (base_lr - start) / warmup_steps
+    return start + slope * step
+'''),
     # lr_range_test
     RightAnswer("range test: SGD by hand, np.geomspace, itertools.cycle",
                 cell="lr_range_test", old=None, new='''
@@ -349,6 +432,31 @@ def lr_range_test(model, loss_fn, batches, lr_min, lr_max, num_steps,
         for p in trial.parameters():
             p.data -= lr * p.grad
         k += 1
+    return lrs, losses
+'''),
+    RightAnswer("range test: np.logspace, float(loss), SGD under no_grad",
+                cell="lr_range_test", old=None, new='''
+import numpy as np
+
+
+def lr_range_test(model, loss_fn, batches, lr_min, lr_max, num_steps,
+                  stop_factor=4.0):
+    trial = copy.deepcopy(model)
+    rates = np.logspace(np.log10(lr_min), np.log10(lr_max), num_steps)
+    lrs, losses = [], []
+    for k in range(num_steps):
+        X, y = batches[k % len(batches)]
+        loss = loss_fn(trial(X), y)
+        lrs.append(float(rates[k]))
+        losses.append(float(loss))
+        if losses[-1] > stop_factor * min(losses) or np.isnan(losses[-1]):
+            break
+        for p in trial.parameters():
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in trial.parameters():
+                p -= float(rates[k]) * p.grad
     return lrs, losses
 '''),
 ]

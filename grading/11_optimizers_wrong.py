@@ -82,6 +82,27 @@ WRONG_ANSWERS = [
     WrongAnswer("AdaGrad: negative lr_decay accepted", cell="Adagrad",
                 old='settings = {"lr": lr, "lr_decay": lr_decay,',
                 new='settings = {"lr": lr,', loses=("test_adagrad",)),
+    WrongAnswer("AdaGrad: lr_decay as an exponential decay", cell="Adagrad",
+                old='lr = self.lr / (1 + (state["step"] - 1) * self.lr_decay)',
+                new='lr = self.lr * (1 - self.lr_decay) ** (state["step"] - 1)',
+                loses=("test_adagrad",)),
+    WrongAnswer("AdaGrad: the accumulator rebound, never stored",
+                cell="Adagrad", old="G.add_(g * g)", new="G = G + g * g",
+                loses=("test_adagrad",)),
+    WrongAnswer("AdaGrad: a float32 accumulator for float64 parameters",
+                cell="Adagrad",
+                old="torch.full_like(\n                            p, "
+                    "self.initial_accumulator_value)",
+                new="torch.full(p.shape, self.initial_accumulator_value)",
+                loses=("test_adagrad",)),
+    WrongAnswer("AdaGrad: lr = 0 refused", cell="Adagrad",
+                old="        for name, value in settings.items():\n"
+                    "            if value < 0:",
+                new="        if lr <= 0:\n"
+                    "            raise ValueError(f\"Invalid lr: {lr}\")\n"
+                    "        for name, value in settings.items():\n"
+                    "            if value < 0:",
+                loses=("test_adagrad",)),
     # RMSprop
     WrongAnswer("RMSprop: alpha applied to the new term", cell="RMSprop",
                 old="v.mul_(self.alpha).add_((1 - self.alpha) * g * g)",
@@ -120,6 +141,13 @@ WRONG_ANSWERS = [
                 loses=("test_rmsprop",)),
     WrongAnswer("RMSprop: wraps torch.optim.RMSprop", cell="RMSprop",
                 old="        with torch.no_grad():", new=_WRAPPER,
+                loses=("test_rmsprop",)),
+    WrongAnswer("RMSprop: centered (the squared mean gradient subtracted)",
+                cell="RMSprop", old="avg = v.sqrt() + self.eps",
+                new='mean = state.setdefault("grad_avg", torch.zeros_like(p))\n'
+                    "                mean.mul_(self.alpha).add_((1 - self.alpha) "
+                    "* g)\n"
+                    "                avg = (v - mean * mean).sqrt() + self.eps",
                 loses=("test_rmsprop",)),
     # Nesterov
     WrongAnswer("Nesterov: the look-ahead form without its change of "
@@ -178,6 +206,11 @@ WRONG_ANSWERS = [
     WrongAnswer("Nesterov: weight_decay ignored", cell="NesterovSGD",
                 old="g = g + self.weight_decay * p", new="g = g",
                 loses=("test_nesterov",)),
+    WrongAnswer("Nesterov: the look-ahead term without weight decay",
+                cell="NesterovSGD",
+                old="p.sub_(self.lr * (g + self.momentum * b))",
+                new="p.sub_(self.lr * (p.grad + self.momentum * b))",
+                loses=("test_nesterov",)),
     # lr_at
     WrongAnswer("schedule off by one step (step + 1)", cell="lr_at",
                 old="    if step < warmup_steps:",
@@ -205,6 +238,10 @@ WRONG_ANSWERS = [
                 loses=("test_lr_at",)),
     WrongAnswer("PyTorch's schedulers replayed", cell="lr_at",
                 old="    if step < warmup_steps:", new=_SCHEDULERS,
+                loses=("test_lr_at",)),
+    WrongAnswer("warm-up reaching base_lr a step early", cell="lr_at",
+                old="(1 - start_factor) * step / warmup_steps)",
+                new="(1 - start_factor) * step / max(warmup_steps - 1, 1))",
                 loses=("test_lr_at",)),
     # the range test
     WrongAnswer("range test: rates grow linearly", cell="lr_range_test",
@@ -234,5 +271,16 @@ WRONG_ANSWERS = [
                 loses=("test_range_test",)),
     WrongAnswer("range test: the first batch only", cell="lr_range_test",
                 old="batches[k % len(batches)]", new="batches[0]",
+                loses=("test_range_test",)),
+    WrongAnswer("range test: the rate set after the step",
+                cell="lr_range_test",
+                old='        optimizer.param_groups[0]["lr"] = lr\n'
+                    "        optimizer.zero_grad()\n"
+                    "        loss.backward()\n"
+                    "        optimizer.step()",
+                new="        optimizer.zero_grad()\n"
+                    "        loss.backward()\n"
+                    "        optimizer.step()\n"
+                    '        optimizer.param_groups[0]["lr"] = lr',
                 loses=("test_range_test",)),
 ]

@@ -76,9 +76,15 @@ def _accumulate_case(rng, n, size, *, classes, stale):
                       random_tensor(rng, net[k].weight.shape))
             probe.set(f"$0.{k}.bias.grad",
                       random_tensor(rng, net[k].bias.shape))
+    # the first layer's weight counts the backward passes through it: a
+    # gradient hook appends each gradient to a list kept in the sandbox
+    hook = len(probe.steps)
+    probe.put([]).look(f"${hook}.append")
+    probe.keep("$0.0.weight.register_hook", ref(hook + 1))
     probe.then("accumulated_grads", ref(0), ref(3), ref(1), ref(2), size)
     for k in linears:
         probe.get(f"$0.{k}.weight.grad").get(f"$0.{k}.bias.grad")
+    probe.get(f"${hook}")
     order = [p.grad.numpy() for k in linears
              for p in (reference[k].weight, reference[k].bias)]
     count = 2 * len(linears)
@@ -91,6 +97,7 @@ def _accumulate_case(rng, n, size, *, classes, stale):
                   f"{', with stale gradients in .grad' if stale else ''})")
 
     def compare(values):
+        passes, values = values[-1], values[:-1]
         got = values[-count - 1]
         if not isinstance(got, int | float) or isinstance(got, bool):
             return (f"return the whole batch's loss as a float, got "
@@ -103,10 +110,16 @@ def _accumulate_case(rng, n, size, *, classes, stale):
             if g is None:
                 return "a parameter has no .grad afterwards"
         reason = same_grads([values[-count:]])
-        return reason and (f"the gradients (weight, bias of each Linear "
-                           f"layer) differ from the whole batch's: "
-                           f"{reason}; clear .grad first, then weight each "
-                           f"micro-batch's mean loss by its size / N")
+        if reason:
+            return (f"the gradients (weight, bias of each Linear layer) "
+                    f"differ from the whole batch's: {reason}; clear .grad "
+                    f"first, then weight each micro-batch's mean loss by "
+                    f"its size / N")
+        if not isinstance(passes, list) or len(passes) < pieces:
+            return (f"the gradients came from fewer backward passes than "
+                    f"the {pieces} micro-batches: call backward once for "
+                    f"each micro-batch, never on the whole batch")
+        return None
     return probe, compare
 
 

@@ -28,6 +28,17 @@ _FROZEN = ("test_freeze_body",)
 
 WRONG_ANSWERS = [
     # accumulated_grads
+    WrongAnswer("the whole batch in one backward pass, no micro-batches",
+                cell="accumulated_grads",
+                old="        xb = X[start:start + micro_batch_size]\n"
+                    "        yb = Y[start:start + micro_batch_size]\n"
+                    "        loss = loss_fn(model(xb), yb) * (len(xb) / n)\n"
+                    "        loss.backward()\n"
+                    "        total += loss.item()\n",
+                new="        loss = loss_fn(model(X), Y)\n"
+                    "        loss.backward()\n"
+                    "        total += loss.item()\n"
+                    "        break\n", loses=_ACC),
     WrongAnswer("each micro-batch's mean loss added unweighted",
                 cell="accumulated_grads", old=_WEIGHTED,
                 new="loss = loss_fn(model(xb), yb)", loses=_ACC),

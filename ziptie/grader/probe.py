@@ -113,6 +113,11 @@ class Probe:
         ``$0.layers.0.weight`` (numbers index lists and tuples)."""
         return self._add(target, (), {}, False, True)
 
+    def look(self, target: str) -> Probe:
+        """Read an attribute such as ``$0.append`` and keep it as the next
+        ``$k`` only (an object to pass on, not data to send back)."""
+        return self._add(target, (), {}, False, False)
+
     def catch(self, target: str, *args, **kwargs) -> Probe:
         """Call ``target``; what comes back is the names of the classes of
         the exception it raised (``["ValueError", "Exception", ...]``), or

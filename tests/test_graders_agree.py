@@ -53,7 +53,11 @@ UNCATALOGUED = {
                          "self.running_var = 2 * torch.ones(num_features)"),
     # twice eps
     "11_optimizers": ("RMSprop", "avg = v.sqrt() + self.eps",
-                      "avg = v.sqrt() + 2 * self.eps"),    # one weight fewer counted
+                      "avg = v.sqrt() + 2 * self.eps"),
+    # 1e-5 for the 1e-6 in the clipping factor
+    "12_watching": ("clip_norm", "max_norm / (total_norm + 1e-6)",
+                    "max_norm / (total_norm + 1e-5)"),
+    # one weight fewer counted
     "13_efficiency": ("magnitude_prune_",
                       "k = round(amount * weight.numel())",
                       "k = round(amount * (weight.numel() - 1))"),

@@ -213,6 +213,25 @@ HOSTILE = {
             "def resume(state, model, optimizer, scheduler, generator):\n"
             "    pass\n")}, ("test_checkpoint",)),
     ],
+    "12_watching": [
+        ("universal", "released", {"+clip_norm": UNIVERSAL}, "none"),
+        # PyTorch's own clipping, under another name
+        ("torch_clipping", "solution", {"clip_norm": (
+            "from torch.nn import utils as _u\n"
+            "def clip_grad_norm_(parameters, max_norm, norm_type=2.0):\n"
+            "    return _u.clip_grad_norm_(parameters, max_norm,\n"
+            "                              norm_type)\n")},
+         ("test_clip_grad_norm",)),
+        # scikit-learn counts the confusion matrix
+        ("sklearn_counts", "solution", {"confusion": (
+            "import torch\n"
+            "from sklearn import metrics as m\n"
+            "def confusion_matrix(pred, target, num_classes):\n"
+            "    return torch.from_numpy(m.confusion_matrix(\n"
+            "        target.numpy(), pred.numpy(),\n"
+            "        labels=list(range(num_classes))))\n")},
+         ("test_confusion_matrix",)),
+    ],
 }
 
 

@@ -351,7 +351,8 @@ def test_a_stopped_run_writes_its_files_and_resumes(tmp_path):
         [sys.executable, "-m", "ziptie.cli", "grade",
          str(tmp_path / "class"), "--out", str(out), "--workers", "1",
          "--cell-timeout", "12"], cwd=corpus.COURSE, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=corpus.interruptible)
     for line in run.stderr:          # the header, then grading starts
         if line.startswith("  grading"):
             break

@@ -291,7 +291,7 @@ def test_ctrl_c_stops_the_run_with_its_rows(tmp_path):
          str(tmp_path / "class"), "--out", str(tmp_path / "out"),
          "--scheduler", "local:1", "--cell-timeout", "12"],
         cwd=corpus.COURSE, text=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+        stderr=subprocess.PIPE, preexec_fn=corpus.interruptible)
     assert run.stderr is not None
     for line in run.stderr:          # the header, then grading starts
         if line.startswith("  grading"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,14 @@ _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?",
 WRONG_DOUBLE = "def double(x):\n    return 3 * x\n"
 WRONG_MSE = ("def mean_squared_error(pred, y):\n"
              "    return float(np.mean(np.abs(np.asarray(pred) - y)))\n")
+
+
+def interruptible() -> None:
+    """Run in a child process before it starts (``preexec_fn``): Ctrl-C
+    (SIGINT) reaches it as at a terminal, even when the tests themselves
+    were started in the background, where the shell ignores SIGINT and
+    every child inherits that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _cells(nb: dict) -> dict[str, dict]:

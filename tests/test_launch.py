@@ -159,10 +159,7 @@ def test_binder_builds_the_course_pins_with_the_cpu_torch():
                 imported |= _imports("".join(cell["source"]))
     names = {"sklearn": "scikit-learn", "yaml": "pyyaml"}
     # ziptie comes with "-e ."; the first cell stands in for myst_nb
-    third_party = imported - {"ziptie", "myst_nb", "math", "random", "time", "os",
-                              "sys", "pathlib", "functools", "itertools",
-                              "collections", "dataclasses", "typing",
-                              "copy", "json", "warnings"}
+    third_party = imported - {"ziptie", "myst_nb"} - sys.stdlib_module_names
     missing = {names.get(m, m) for m in third_party} - set(_pins(binder))
     assert not missing, f"binder/requirements.txt lacks {missing}"
 

@@ -194,6 +194,21 @@ SCALE = ("scale every gradient in place by min(1, max_norm / (total_norm "
          "+ 1e-6))")
 
 
+def _clipped(got: list, want: list, tol: dict, hint: str) -> str | None:
+    """Why the gradients ``got`` after clipping are not ``want`` (None
+    where a parameter had no gradient), or None."""
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        if w is None:
+            if g is not None:
+                return f"parameter {k} had no gradient: leave it so"
+            continue
+        reason = close(w, **tol)([g])
+        if reason:
+            return (f"the gradient of parameter {k} after clipping: "
+                    f"{reason}; {hint}")
+    return None
+
+
 def _clip_case(rng, params, max_norm, norm_type=2.0, *, single=False,
                generator=False, hint_text=""):
     reference = [p.detach().clone().requires_grad_() for p in params]
@@ -224,17 +239,8 @@ def _clip_case(rng, params, max_norm, norm_type=2.0, *, single=False,
             return (f"the returned total norm: {reason}; return the norm of "
                     f"all the gradients together, as it was before "
                     f"clipping")
-        for k, (g, w) in enumerate(zip(values[-count:], want_grads,
-                                       strict=True)):
-            if w is None:
-                if g is not None:
-                    return f"parameter {k} had no gradient: leave it so"
-                continue
-            reason = close(w, **tol)([g])
-            if reason:
-                return (f"the gradient of parameter {k} after clipping: "
-                        f"{reason}; {hint_text or SCALE}")
-        return None
+        return _clipped(values[-count:], want_grads, tol,
+                        hint_text or SCALE)
     return probe.forbid(*CLIPPING), compare
 
 
@@ -302,18 +308,9 @@ def _value_case(rng, params, clip_value, *, single=False, generator=False):
     tol = _tol(params[0].dtype)
 
     def compare(values):
-        for k, (g, w) in enumerate(zip(values[-len(want):], want,
-                                       strict=True)):
-            if w is None:
-                if g is not None:
-                    return f"parameter {k} had no gradient: leave it so"
-                continue
-            reason = close(w, **tol)([g])
-            if reason:
-                return (f"the gradient of parameter {k} after clipping: "
-                        f"{reason}; clamp every entry, in place, to "
-                        f"[-clip_value, clip_value]")
-        return None
+        return _clipped(values[-len(want):], want, tol,
+                        "clamp every entry, in place, to "
+                        "[-clip_value, clip_value]")
     return probe.forbid(*CLIPPING), compare
 
 

@@ -6,28 +6,28 @@ entry of the assignment's catalogue of wrong answers
 (grading/<assignment>_wrong.py), which loses the points of the cells it
 names. Each grader grades the whole class of an assignment in one run.
 
-nbgrader starts a kernel for each notebook, so it grades the entries
-packed: entries that touch no cell in common (the solution cell each
-changes, the graded cells each loses) share a notebook
-(``autograde.packed``), far fewer notebooks than entries. ``ziptie
-grade`` grades each entry alone, and nbgrader must give each cell of a
-pack the points its entries get there: none where one of them loses the
-cell. (Packed entries act apart: a pack, graded by ``ziptie grade``, lost
-exactly the cells its entries lose alone, for every pack of every
-assignment, when packing was introduced.) ``ziptie grade``'s feedback
-names each entry whose outputs it knows (``ziptie.grader.diagnosis``) on
-the cells it lost, and no mistake where none is due: not for the
-solution, the blank, nor a mistake near a catalogued one that no entry
-makes.
+Both graders grade the entries packed: entries that touch no cell in
+common (the solution cell each changes, the graded cells each loses)
+share a notebook (``autograde.packed``), far fewer notebooks than entries,
+and a pack loses every cell one of its entries loses. (Packed entries act
+apart: a pack lost exactly the cells its entries lose alone, for every
+pack of every assignment, when packing was introduced; each entry alone
+fails every draw of its tasks in tests/test_every_draw.py.)
+``ziptie grade``'s feedback names each entry whose outputs it knows
+(``ziptie.grader.diagnosis``, which runs every entry alone) on the cells
+the entry lost, and no mistake where none is due: not for the solution,
+the blank, nor a mistake near a catalogued one that no entry makes.
 """
 
 import json
 import re
+import shutil
 import time
 
 import pytest
 
 import autograde
+from ziptie.grader.diagnosis import CACHE
 
 ASSIGNMENTS = autograde.assignments()
 #: A mistake no catalogue entry makes, near one that an entry makes
@@ -87,56 +87,78 @@ def test_the_bridge_passes_the_solution_and_names_a_mistake():
         nbgrader_bridge.check("test_mse", "02_loss", namespace)
 
 
-def _packed_points(members, by_ziptie) -> dict[str, float]:
-    """The points of a pack by ``ziptie grade``'s points of its entries
-    alone: a cell gets the least that one of them gets."""
-    cells = by_ziptie[members[0]].cells
-    return {gid: min(by_ziptie[m][gid] for m in members) for gid in cells}
-
-
-def _disagreements(assignment, wrong, packs, by_ziptie, by_nbgrader,
-                   workdir) -> list[str]:
-    """Where nbgrader gives a pack other points than ``ziptie grade``
-    gives its entries, or an entry keeps points it must lose, in words
-    (with the error nbgrader's run of a cell raised)."""
+def _disagreements(wrong, packs, rows, by_ziptie, by_nbgrader, explain
+                   ) -> list[str]:
+    """Where the graders give a pack other points, or a pack keeps points
+    one of its entries must lose, or ``ziptie grade`` could not grade a
+    pack, in words (``explain(who, cells)``: what each grader said there).
+    """
     failures = []
     for who, (members, _) in packs.items():
-        ours, theirs = _packed_points(members, by_ziptie), \
-            by_nbgrader[who].cells
+        ours, theirs = by_ziptie[who].cells, by_nbgrader[who].cells
+        if rows[who]["status"] not in ("ok", "flagged"):
+            failures.append(f"{who} {members}: ziptie grade's status "
+                            f"{rows[who]['status']}: {rows[who]['notes']}")
         if ours != theirs:
             cells = sorted(g for g in ours if ours[g] != theirs[g])
-            raised = autograde.nbgrader_errors(workdir, who, assignment)
             failures.append(f"{who} {members}: the graders disagree on "
                             f"{cells}: ziptie grade {ours}, nbgrader {theirs}"
-                            f"; nbgrader's errors "
-                            f"{ {g: raised.get(g) for g in cells} }")
+                            f"; {explain(who, cells)}")
         for member in members:
             answer = wrong[member][0]
-            kept = [gid for gid in answer.loses
-                    if by_ziptie[member][gid] or theirs[gid]]
+            kept = [gid for gid in answer.loses if ours[gid] or theirs[gid]]
             if kept:
-                failures.append(f"{answer.name!r} kept points on {kept}")
+                failures.append(f"{answer.name!r} ({who}) kept points on "
+                                f"{kept}: {explain(who, kept)}")
     return failures
 
 
-def _misdiagnosed(assignment, wrong, by_ziptie, out) -> list[str]:
-    """Where the feedback fails to name an entry it knows, on a cell the
-    entry lost, or claims a mistake on a cell that kept its points, or in
-    the solution or the blank release."""
-    known = json.loads((out / "diagnosis.json").read_text())["known"]
-    failures = []
-    others = ["other"] if assignment in UNCATALOGUED else []
-    for who in ["solution", "blank", *others, *wrong]:
-        name = wrong[who][0].name if who in wrong else None
+def _misdiagnosed(assignment, wrong, packs, by_ziptie, out, plain=()
+                  ) -> tuple[list[str], dict[str, list[str]]]:
+    """Where the feedback claims a mistake on a cell that kept its points,
+    or in a ``plain`` notebook (the solution, the blank release); and by
+    entry, where it fails to name the entry on a cell the entry lost and
+    is known by."""
+    known = json.loads((out / CACHE).read_text())["known"]
+    failures, missed = [], {}
+    members = {who: m for who, (m, _) in packs.items()}
+    for who in [*plain, *packs]:
         for gid, why in autograde.feedback(out, who, assignment).items():
             claim = "This looks like a known mistake" in why
-            if claim and (name is None or by_ziptie[who][gid]):
+            if claim and (who not in packs or by_ziptie[who][gid]):
                 failures.append(f"{who}: {gid} says {why!r}")
             named = [n for n, _ in known.get(gid, [])]
-            if name in named and not by_ziptie[who][gid] and not (
-                    claim and name in why):
-                failures.append(f"{name!r} is not named on {gid}: {why!r}")
-    return failures
+            for member in members.get(who, []):
+                answer = wrong[member][0]
+                if gid in answer.loses and answer.name in named and not (
+                        claim and answer.name in why):
+                    missed.setdefault(member, []).append(
+                        f"{answer.name!r} ({who}) is not named on {gid}: "
+                        f"{why!r}")
+    return failures, missed
+
+
+def _named_alone(assignment, wrong, missed, out, workdir) -> list[str]:
+    """The entries of ``missed`` graded alone, in a batch with the key of
+    ``out`` (the same diagnosis cases, its cached fingerprints): where one
+    keeps a point it must lose, or its feedback fails to name it, or claims
+    a mistake where none is due."""
+    (workdir / "graded").mkdir(parents=True)
+    for name in ("secret", CACHE):
+        shutil.copy(out / name, workdir / "graded" / name)
+    alone = {who: ([who], wrong[who][1]) for who in missed}
+    rows = autograde.ziptie_grade(
+        assignment, {who: nb for who, (_, nb) in alone.items()}, workdir)
+    by_ziptie = {who: autograde.points_of(row, assignment)
+                 for who, row in rows.items()}
+    failures, still = _misdiagnosed(assignment, wrong, alone, by_ziptie,
+                                    workdir / "graded")
+    for who in alone:
+        kept = [g for g in wrong[who][0].loses if by_ziptie[who][g]]
+        if kept:
+            failures.append(f"{wrong[who][0].name!r} alone kept {kept}")
+    return failures + [f"alone: {why}" for whys in still.values()
+                       for why in whys]
 
 
 @pytest.mark.slow
@@ -147,35 +169,49 @@ def test_both_graders_agree_on_a_class(assignment, tmp_path):
     assert len(wrong) >= 15, "a catalogue of at least 15 wrong ideas"
     packs = autograde.packed(assignment, wrong)
     class_ = {"solution": autograde.filled(assignment),
-              "blank": autograde.student(assignment)}
-    alone = {who: nb for who, (_, nb) in wrong.items()}
-    if assignment in UNCATALOGUED:
-        alone["other"] = autograde.mutated(assignment,
-                                           *UNCATALOGUED[assignment])
+              "blank": autograde.student(assignment)} | {
+        who: nb for who, (_, nb) in packs.items()}
+    other = {"other": autograde.mutated(assignment, *UNCATALOGUED[
+        assignment])} if assignment in UNCATALOGUED else {}
     start = time.monotonic()
-    rows = autograde.ziptie_grade(assignment, class_ | alone,
+    rows = autograde.ziptie_grade(assignment, class_ | other,
                                   tmp_path / "ziptie")
     by_ziptie = {who: autograde.points_of(row, assignment)
                  for who, row in rows.items()}
     middle = time.monotonic()
-    both = class_ | {who: nb for who, (_, nb) in packs.items()}
-    by_nbgrader = autograde.autograde(assignment, both,
+    by_nbgrader = autograde.autograde(assignment, class_,
                                       tmp_path / "nbgrader", timeout=1800)
-    print(f"{assignment}: ziptie grade {len(rows)} notebooks in "
-          f"{middle - start:.0f} s, nbgrader {len(both)} (the "
-          f"{len(wrong)} entries in {len(packs)}) in "
+    print(f"{assignment}: the {len(wrong)} entries in {len(packs)} "
+          f"notebooks; ziptie grade {len(rows)} notebooks in "
+          f"{middle - start:.0f} s, nbgrader {len(class_)} in "
           f"{time.monotonic() - middle:.0f} s")
-    assert set(by_nbgrader) == set(both)
-    assert set(by_ziptie) == set(class_) | set(alone)
-    if "other" in alone:
+    assert set(by_nbgrader) == set(class_)
+    assert set(by_ziptie) == set(class_) | set(other)
+    if other:
         assert by_ziptie["other"].total < sum(points.values())
     assert rows["solution"]["status"] == "ok", rows["solution"]["notes"]
     assert by_ziptie["solution"].cells == points, rows["solution"]["notes"]
     assert by_nbgrader["solution"].cells == points
     assert by_ziptie["blank"].cells == dict.fromkeys(points, 0.0)
     assert by_nbgrader["blank"].cells == dict.fromkeys(points, 0.0)
-    failures = _disagreements(assignment, wrong, packs, by_ziptie,
-                              by_nbgrader, tmp_path / "nbgrader") + \
-        _misdiagnosed(assignment, wrong, by_ziptie,
-                      tmp_path / "ziptie" / "graded")
+
+    def explain(who: str, cells: list[str]) -> str:
+        said = autograde.feedback(tmp_path / "ziptie" / "graded", who,
+                                  assignment)
+        raised = autograde.nbgrader_errors(tmp_path / "nbgrader", who,
+                                           assignment)
+        return "; ".join(f"{g}: ziptie grade says {said.get(g)!r}, "
+                         f"nbgrader's error {raised.get(g)!r}"
+                         for g in cells)
+
+    out = tmp_path / "ziptie" / "graded"
+    failures = _disagreements(wrong, packs, rows, by_ziptie,
+                              by_nbgrader, explain)
+    claims, missed = _misdiagnosed(assignment, wrong, packs, by_ziptie, out,
+                                   ["solution", "blank", *other])
+    # A pack mate's mistake can change an entry's outputs (a function its
+    # task calls, say): such an entry must be named when graded alone.
+    print(f"graded alone: {sorted(missed)}")
+    failures += claims + (_named_alone(assignment, wrong, missed, out,
+                                       tmp_path / "alone") if missed else [])
     assert not failures, "\n".join(failures)

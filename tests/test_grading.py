@@ -278,4 +278,5 @@ def test_hostile_notebooks_earn_no_point_they_should_not(assignment,
         assert rows[name]["status"] in ("flagged", "ok"), rows[name]
         if keeps != "none":
             assert got == {**points, **dict.fromkeys(keeps, 0.0)}, \
-                f"{name}: {rows[name]['notes']}"
+                f"{name}: {rows[name]['notes']}; the feedback says " \
+                f"{autograde.feedback(tmp_path / 'graded', name, assignment)}"

@@ -49,15 +49,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# pytest exits 5 when it collected no test: say so, and fail. Three workers
-# on two cores: a test spends much of its time waiting on the kernels and
-# sandboxes it starts (two workers kept 1.44 of 2 cores busy in a full CI
-# run); each kernel on one BLAS thread, so notebooks run side by side do
-# not fight over the cores; each worker is given its next test when it is
-# free (the longest run first: tests/conftest.py).
+# pytest exits 5 when it collected no test: say so, and fail. Two workers,
+# each kernel on one BLAS thread, so notebooks run side by side do not fight
+# over the cores; each is given its next test when it is free (the longest
+# run first: tests/conftest.py).
 BOOK_TESTS := tests/test_browser.py tests/test_launch.py
 PYTEST = OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest \
-  -n 3 --maxschedchunk 1 --durations=40 $(1) || { status=$$?; \
+  -n 2 --maxschedchunk 1 --durations=40 $(1) || { status=$$?; \
   [ $$status -ne 5 ] || echo "pytest collected no tests"; exit $$status; }
 
 pytest: $(STAMP)

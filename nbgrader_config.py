@@ -16,7 +16,7 @@ c.CourseDirectory.release_directory = "exercises"
 c.ExecutePreprocessor.timeout = int(Limits().cell_timeout)
 # Once the last cell has run, its outputs are in the notebook: end the
 # kernel at once. A graceful shutdown lets Python tear torch down first,
-# about 1.7 s of CPU per notebook (a third of a notebook's grading).
+# about 1.5 s of CPU a notebook (bench/nbgrader_shutdown.py).
 c.ExecutePreprocessor.shutdown_kernel = "immediate"
 c.ClearSolutions.code_stub = {
     "python": "# YOUR CODE HERE\nraise NotImplementedError()",

@@ -12,7 +12,8 @@ share a notebook (``autograde.packed``), far fewer notebooks than entries,
 and a pack loses every cell one of its entries loses. (Packed entries act
 apart: a pack lost exactly the cells its entries lose alone, for every
 pack of every assignment, when packing was introduced; each entry alone
-fails every draw of its tasks in tests/test_every_draw.py.)
+fails the draws of its tasks in tests/test_every_draw.py, the trained
+classifiers excepted.)
 ``ziptie grade``'s feedback names each entry whose outputs it knows
 (``ziptie.grader.diagnosis``, which runs every entry alone) on the cells
 the entry lost, and no mistake where none is due: not for the solution,

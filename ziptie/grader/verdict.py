@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from typing import TYPE_CHECKING
 
 from ziptie.grader import sandbox, scan
@@ -85,6 +86,12 @@ def _read_notebook(sub: Submission, assignment: Assignment,
     return submitted
 
 
+#: A check may seed torch's global generator while it draws (09's expected
+#: dropout masks): the grading threads draw one at a time, so that no
+#: other thread's draw takes numbers between the seed and its use.
+_DRAWING = threading.Lock()
+
+
 def _draw(assignment: Assignment, secret: str, sub: Submission) -> list:
     """Every check's cases, drawn from the key and the submission itself:
     the same file meets the same inputs on every run, a changed one new
@@ -94,10 +101,12 @@ def _draw(assignment: Assignment, secret: str, sub: Submission) -> list:
     assert sub.path is not None         # a missing notebook has no inputs
     content = hashlib.sha256(sub.path.read_bytes()).hexdigest()
     cases = []
-    for gid, task in assignment.tasks.items():
-        rng = np.random.default_rng(_seed(secret, content, sub.student,
-                                          assignment.name, gid))
-        cases += [(gid, probe, expect) for probe, expect in task.draw(rng)]
+    with _DRAWING:
+        for gid, task in assignment.tasks.items():
+            rng = np.random.default_rng(_seed(secret, content, sub.student,
+                                              assignment.name, gid))
+            cases += [(gid, probe, expect)
+                      for probe, expect in task.draw(rng)]
     return cases
 
 

@@ -201,6 +201,9 @@ def adam_l2(rng):
                    {"lr": lr, "betas": _betas(rng, 0.6, 0.8, 0.9, 0.97),
                     "weight_decay": float(rng.uniform(0.02, 0.1))},
                    new_lr=lr / 4)
+    # gradients of about 1e-4, where eps (1e-8) counts: a mistake in the
+    # update itself loses this task on every draw, not on some
+    yield _against(rng, torch.optim.Adam, {"weight_decay": 1e-3}, scale=1e-4)
 
 
 @task("test_adam_decoupled", points=2)
@@ -233,6 +236,9 @@ def adam_decoupled(rng):
                    {"lr": lr, "betas": _betas(rng, 0.7, 0.9, 0.98, 0.995),
                     "weight_decay": float(rng.uniform(0.02, 0.1))},
                    extra=decoupled, new_lr=lr / 5)
+    # gradients of about 1e-4, where eps (1e-8) counts
+    yield _against(rng, torch.optim.AdamW, {"weight_decay": 0.1},
+                   extra=decoupled, scale=1e-4)
 
 
 @task("test_adam_state", points=1)

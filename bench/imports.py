@@ -27,7 +27,7 @@ def seconds(python: str, module: str) -> float:
     return time.perf_counter() - start
 
 
-def version(python: str) -> str:
+def version(python: str) -> list[str]:
     return subprocess.run(
         [python, "-c", "import importlib.metadata as m, importlib.util as u;"
          "print(m.version('jsonschema'), 'with' if u.find_spec("

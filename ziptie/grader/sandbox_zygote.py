@@ -47,9 +47,12 @@ from typing import IO
 from ziptie.grader import sandbox_jail
 
 #: What every notebook imports: loaded once, in the zygote, before forking.
-PRELOADED = ("numpy", "torch", "IPython.core.interactiveshell",
-             "traitlets.config", "sklearn.datasets",
-             "sklearn.model_selection")
+#: ``torch._dynamo`` is what ``torch.optim`` imports on its first step or
+#: ``zero_grad`` (through ``torch._disable_dynamo``): about a second and a
+#: half of every run that trains, or checks against ``torch.optim``.
+PRELOADED = ("numpy", "torch", "torch._dynamo",
+             "IPython.core.interactiveshell", "traitlets.config",
+             "sklearn.datasets", "sklearn.model_selection")
 
 _CLONE = {"mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000,
           "user": 0x10000000, "pid": 0x20000000, "net": 0x40000000}

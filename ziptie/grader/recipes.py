@@ -26,12 +26,13 @@ def random_linear(rng: Any, d_in: int, d_out: int, dtype: Any = None
                   ) -> Any:
     """An ``nn.Linear(d_in, d_out)`` (of ``dtype``, float32 unless given)
     whose weights are drawn from ``rng`` as PyTorch initialises them,
-    uniform in :math:`\\pm 1/\\sqrt{d_{in}}`."""
+    uniform in :math:`\\pm 1/\\sqrt{d_{in}}` (and nothing drawn from
+    torch's global random state, the student's under nbgrader)."""
     import numpy as np
     import torch
     from torch import nn
 
-    layer = nn.Linear(d_in, d_out, dtype=dtype)
+    layer = nn.utils.skip_init(nn.Linear, d_in, d_out, dtype=dtype)
     bound = 1 / np.sqrt(d_in)
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(

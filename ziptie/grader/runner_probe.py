@@ -91,8 +91,10 @@ def _module(layers: list):
             raise ValueError(f"cannot build a layer {kind!r}")
         weight = decode(spec["weight"]).detach()
         bias = None if spec.get("bias") is None else decode(spec["bias"])
-        layer = torch.nn.Linear(weight.shape[1], weight.shape[0],
-                                bias=bias is not None, dtype=weight.dtype)
+        # not initialised: it draws nothing from torch's random state
+        layer = torch.nn.utils.skip_init(
+            torch.nn.Linear, weight.shape[1], weight.shape[0],
+            bias=bias is not None, dtype=weight.dtype)
         with torch.no_grad():
             layer.weight.copy_(weight)
             if bias is not None:

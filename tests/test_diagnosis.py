@@ -188,6 +188,40 @@ def test_the_fixture_names_its_mistakes_and_reruns_from_the_cache(tmp_path):
     assert not any(KNOWN in why for why in _why(out, "triple").values())
 
 
+#: Mistakes that draw from NumPy's global random state (the second seeds
+#: it first), and one that draws nothing: only the first one's answers
+#: change with the state it meets.
+RANDOM_WRONG = '''\
+from catalogue import WrongAnswer
+
+WRONG_ANSWERS = [
+    WrongAnswer("double adds noise", cell="double", old="2 * x",
+                new="2 * x + np.random.rand()", loses=("test_double",)),
+    WrongAnswer("double seeds, then adds noise", cell="double",
+                old="2 * x", new="(np.random.seed(0) or 2) * x + "
+                                 "np.random.rand()",
+                loses=("test_double",)),
+    WrongAnswer("double returns three times x", cell="double",
+                old="2 * x", new="3 * x", loses=("test_double",)),
+]
+'''
+
+
+def test_answers_that_depend_on_the_global_random_state_are_no_fingerprint(
+        tmp_path):
+    from ziptie.grader.assignment import load_assignment
+    from ziptie.grader.diagnosis import fingerprints
+    from ziptie.grader.sandbox import Limits
+
+    course = _course(tmp_path, RANDOM_WRONG)
+    spec = load_assignment(course, corpus.ASSIGNMENT)
+    found = fingerprints(course, spec, "a key", Limits())
+    assert found["left_out"] == {"double adds noise": "its answers depend "
+                                 "on the global random state"}
+    assert [name for name, _ in found["known"]["test_double"]] == [
+        "double seeds, then adds noise", "double returns three times x"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("catalogue,note", [
     (None, "diagnosis: off, no catalogue of mistakes "

@@ -22,9 +22,10 @@ cell may not call, as in the sandbox's job), loads the catalogue
      "cells": {"3": "Error: ..."}}
 
 where ``runs[str(e)]`` holds entry ``e``'s probes (``probes``; ``again``:
-the same with the global random states changed first) and a message is
-what the runner reports of a probe: ``values`` and ``args_after``, or
-``error``, and ``forbidden``.
+the same with the global random states changed first, asked only where
+the probes drew from them: answers that never read those states are the
+same whatever they are) and a message is what the runner reports of a
+probe: ``values`` and ``args_after``, or ``error``, and ``forbidden``.
 
 The solution runs first, whole, in an IPython shell, then every probe,
 as the sandbox runs a notebook (with the runner's own functions): its
@@ -42,6 +43,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pickle
 import signal
 import sys
 from collections.abc import Callable
@@ -150,10 +152,28 @@ def _answers(shell, job: dict, run: Run, forbidden: dict) -> dict:
             for k in run.probes}
 
 
+def _random_states() -> list[bytes]:
+    """The global random states a probe could draw from (Python's,
+    NumPy's, torch's), as bytes."""
+    import random
+
+    states = [pickle.dumps(random.getstate())]
+    if "numpy" in sys.modules:
+        states.append(pickle.dumps(sys.modules["numpy"].random.get_state()))
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        states.append(torch.get_rng_state().numpy().tobytes())
+        if torch.cuda.is_initialized():
+            states += [s.numpy().tobytes()
+                       for s in torch.cuda.get_rng_state_all()]
+    return states
+
+
 def _child(shell, job: dict, run: Run, forbidden: dict) -> dict:
-    """Run ``run``'s cells, then its probes twice: as they come, and with
-    the global random states changed (``again``), since in the sandbox
-    the diagnosis probes meet whatever state the notebook left."""
+    """Run ``run``'s cells, then its probes: as they come, and where they
+    drew from the global random states, again with those states changed
+    (``again``), since in the sandbox the diagnosis probes meet whatever
+    state the notebook left."""
     for index in range(run.start, run.stop):
         source = run.source if index == run.start and run.source \
             is not None else job["cells"][index]
@@ -165,35 +185,69 @@ def _child(shell, job: dict, run: Run, forbidden: dict) -> dict:
         _reseed()
         return _answers(shell, job, run, forbidden)
 
-    again = _fork(reseeded)
-    return {"cells": run.cells, "again": again,
-            "probes": _answers(shell, job, run, forbidden)}
+    again = _Fork(reseeded)          # the state before the probes, kept
+    before = _random_states()
+    probes = _answers(shell, job, run, forbidden)
+    if _random_states() == before:   # answers that never read them
+        again.cancel()
+        return {"cells": run.cells, "probes": probes, "again": probes}
+    return {"cells": run.cells, "probes": probes, "again": again.result()}
+
+
+class _Fork:
+    """``work`` run in a forked child, on a copy of this process's state
+    as it is when the fork is made, once :meth:`result` asks for it (the
+    child waits until then; :meth:`cancel` ends it unrun)."""
+
+    def __init__(self, work: Callable[[], Any]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        go, self._go = os.pipe()
+        self._out, out = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(self._go)
+            os.close(self._out)
+            status = 1
+            try:
+                if os.read(go, 1) == b"1":
+                    self._send(work, out)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(go)
+        os.close(out)
+
+    @staticmethod
+    def _send(work: Callable[[], Any], out: int) -> None:
+        if "torch" in sys.modules:  # one thread: a forked pool can hang
+            sys.modules["torch"].set_num_threads(1)
+        data = json.dumps(work(), allow_nan=True).encode()
+        with os.fdopen(out, "wb") as pipe:
+            pipe.write(data)
+
+    def _end(self, go: bytes) -> bytes:
+        with os.fdopen(self._go, "wb") as pipe:
+            pipe.write(go)
+        with os.fdopen(self._out, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(self.pid, 0)
+        return data if not status else b""
+
+    def result(self) -> Any:
+        """What ``work`` returns (JSON); None if the child failed."""
+        data = self._end(b"1")
+        return json.loads(data) if data else None
+
+    def cancel(self) -> None:
+        """End the child without running ``work``."""
+        self._end(b"0")
 
 
 def _fork(work: Callable[[], Any]) -> Any:
     """What ``work`` returns (JSON), run in a forked child, on a copy of
     this process's state; None if the child failed."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        status = 1
-        try:
-            if "torch" in sys.modules:  # one thread: a forked pool can hang
-                sys.modules["torch"].set_num_threads(1)
-            data = json.dumps(work(), allow_nan=True).encode()
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(data)
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    return json.loads(data) if data and not status else None
+    return _Fork(work).result()
 
 
 def main() -> int:

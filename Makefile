@@ -39,9 +39,11 @@ book: $(STAMP)
 release: $(STAMP)
 	$(BIN)/ziptie release
 
-# The strict book build runs on one core, beside the tests that do not
+# The lint and the release check (one core each) run side by side; then
+# the strict book build runs on one core, beside the tests that do not
 # read it; the tests of the built pages (browser, launch buttons) follow.
-test: lint release-check
+test: $(STAMP)
+	$(MAKE) -j2 --output-sync=target lint release-check
 	$(MAKE) -j2 book-check pytest-grading
 	$(MAKE) pytest-book
 

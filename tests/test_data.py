@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -41,6 +44,40 @@ def test_splits_are_stratified():
     ds = data.load("digits", val_frac=0.2, test_frac=0.2)
     counts = np.bincount(ds.test.y, minlength=10)
     assert counts.min() >= 27 and counts.max() <= 32
+
+
+def test_the_split_is_scikit_learns_train_test_split(rng):
+    """Entry for entry, on fresh random classes (equal class sizes, so
+    ties, among them), stratified or not; where scikit-learn refuses to
+    split, so does ``_hold_out``."""
+    from sklearn.model_selection import train_test_split
+
+    for _ in range(300):
+        n, k = int(rng.integers(4, 120)), int(rng.integers(1, 12))
+        y = rng.integers(0, k, n) if rng.random() < 0.5 else np.arange(n) % k
+        count, seed = int(rng.integers(0, n + 1)), int(rng.integers(2**31))
+        stratify = y if rng.random() < 0.8 else None
+        index = rng.permutation(n) * 3
+        try:
+            want = train_test_split(index, test_size=count,
+                                    random_state=seed, stratify=stratify)
+        except ValueError:
+            with pytest.raises(ValueError):
+                data._hold_out(index, count, seed=seed, stratify=stratify)
+            continue
+        got = data._hold_out(index, count, seed=seed, stratify=stratify)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_the_digits_and_their_splits_load_without_scikit_learn():
+    code = ("import sys, ziptie.data as d\n"
+            "for name in ('digits', 'spirals', 'regression'):\n"
+            "    d.load(name, as_tensor=True)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('sklearn')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", data.DATASETS)

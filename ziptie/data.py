@@ -29,7 +29,9 @@ way is flagged (``ziptie.grader.scan``, ``ziptie.grader.tripwire``).
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -81,16 +83,22 @@ DIGITS_HELD_BACK = 300
 def _digits(held_back: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The digits ``load`` splits, or with ``held_back`` the ones it never
     returns (a fixed, stratified choice of ``DIGITS_HELD_BACK`` images)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    X, y = bunch.data / 16.0, bunch.target
-    kept, held = train_test_split(np.arange(len(y)),
-                                  test_size=DIGITS_HELD_BACK,
-                                  random_state=20261130, stratify=y)
+    table = np.loadtxt(_digits_file(), delimiter=",")
+    X, y = table[:, :-1] / 16.0, table[:, -1].astype(int)
+    kept, held = _hold_out(np.arange(len(y)), DIGITS_HELD_BACK,
+                           seed=20261130, stratify=y)
     index = np.sort(held if held_back else kept)
     return X[index], y[index]
+
+
+def _digits_file() -> str:
+    """scikit-learn's file of the digits, found without importing it."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("The digits come with scikit-learn, which is "
+                          "missing here: pip install scikit-learn")
+    return os.path.join(spec.submodule_search_locations[0], "datasets",
+                        "data", "digits.csv.gz")
 
 
 def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple:
@@ -151,8 +159,6 @@ def _check_fractions(val_frac: float, test_frac: float) -> None:
 def _split_indices(y: np.ndarray, fracs: tuple[float, float],
                    stratify: bool, seed: int) -> list[np.ndarray]:
     """Indices of train, val and test, stratified by class if asked."""
-    from sklearn.model_selection import train_test_split
-
     index = np.arange(len(y))
     parts = {}
     for frac, label in zip(fracs[::-1], ("test", "val"), strict=True):
@@ -161,10 +167,8 @@ def _split_indices(y: np.ndarray, fracs: tuple[float, float],
             parts[label] = np.array([], dtype=int)
             continue
         try:
-            index, held = train_test_split(
-                index, test_size=count, random_state=seed,
-                stratify=y[index] if stratify else None,
-            )
+            index, held = _hold_out(index, count, seed=seed, stratify=(
+                y[index] if stratify else None))
         except ValueError as err:
             raise ValueError(
                 f"Cannot hold out a {label} split of {frac:g} from "
@@ -173,6 +177,72 @@ def _split_indices(y: np.ndarray, fracs: tuple[float, float],
             ) from None
         parts[label] = np.sort(held)
     return [np.sort(index), parts["val"], parts["test"]]
+
+
+def _hold_out(index: np.ndarray, count: int, *, seed: int,
+              stratify: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``index`` split in two at random: the rest, and ``count`` held out.
+
+    With ``stratify`` (a class per entry of ``index``), each class is
+    held out in its share of ``count``. The split is scikit-learn's
+    ``train_test_split(index, test_size=count, random_state=seed,
+    stratify=stratify)``, entry for entry: the same draws from
+    ``np.random.RandomState(seed)``, in the same order. Written out here
+    because importing scikit-learn costs about a second, in every kernel
+    that loads a dataset; ``tests/test_data.py`` checks the two agree.
+
+    Raises:
+        ValueError: ``count`` leaves nothing to keep, or a class too small
+            to be in both parts.
+    """
+    rng = np.random.RandomState(seed)
+    n = len(index)
+    if not 0 < count < n:
+        raise ValueError(f"{count} of {n} examples leaves no part empty "
+                         f"only if it is between 1 and {n - 1}.")
+    if stratify is None:
+        order = rng.permutation(n)
+        return index[order[count:]], index[order[:count]]
+    classes, which, sizes = np.unique(stratify, return_inverse=True,
+                                      return_counts=True)
+    if sizes.min() < 2:
+        raise ValueError("A class with one example cannot be in both "
+                         "parts.")
+    if min(count, n - count) < len(classes):
+        raise ValueError(f"Each part needs one example of each of the "
+                         f"{len(classes)} classes.")
+    members = np.split(np.argsort(which, kind="stable"),
+                       np.cumsum(sizes)[:-1])
+    kept = _approximate_mode(sizes, n - count, rng)
+    held = _approximate_mode(sizes - kept, count, rng)
+    rest: list[int] = []
+    out: list[int] = []
+    for k, size in enumerate(sizes):
+        shuffled = members[k][rng.permutation(size)]
+        rest.extend(shuffled[:kept[k]])
+        out.extend(shuffled[kept[k]:kept[k] + held[k]])
+    return index[rng.permutation(rest)], index[rng.permutation(out)]
+
+
+def _approximate_mode(sizes: np.ndarray, draws: int,
+                      rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``draws`` to take from each class of ``sizes``: each
+    class's share, rounded down, plus one for the classes with the largest
+    remainders until the counts add up (ties broken at random), as
+    scikit-learn's ``_approximate_mode``."""
+    share = sizes / sizes.sum() * draws
+    taken = np.floor(share)
+    missing = int(draws - taken.sum())
+    remainder = share - taken
+    for value in np.sort(np.unique(remainder))[::-1]:
+        if missing == 0:
+            break
+        (tied,) = np.where(remainder == value)
+        now = min(len(tied), missing)
+        taken[rng.choice(tied, size=now, replace=False)] += 1
+        missing -= now
+    return taken.astype(int)
 
 
 def load(

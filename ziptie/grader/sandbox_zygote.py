@@ -50,9 +50,10 @@ from ziptie.grader import sandbox_jail
 #: ``torch._dynamo`` is what ``torch.optim`` imports on its first step or
 #: ``zero_grad`` (through ``torch._disable_dynamo``): about a second and a
 #: half of every run that trains, or checks against ``torch.optim``.
+#: scikit-learn is not here: ``ziptie.data`` loads the digits without it,
+#: and the few notebooks that use it import it in their own run.
 PRELOADED = ("numpy", "torch", "torch._dynamo",
-             "IPython.core.interactiveshell", "traitlets.config",
-             "sklearn.datasets", "sklearn.model_selection")
+             "IPython.core.interactiveshell", "traitlets.config")
 
 _CLONE = {"mount": 0x00020000, "uts": 0x04000000, "ipc": 0x08000000,
           "user": 0x10000000, "pid": 0x20000000, "net": 0x40000000}

@@ -18,7 +18,7 @@ import pytest
 
 import autograde
 from ziptie.grader.diagnosis import CACHE, Diagnosis
-from ziptie.grader.diagnosis_match import matches
+from ziptie.grader.diagnosis_match import ATOL, RTOL, _near, matches
 from ziptie.grader.sandbox import Outcome
 from ziptie.grader.wire import to_json
 
@@ -73,6 +73,91 @@ def test_outputs_match_numbers_within_tolerance_and_errors_by_kind():
     assert matches([called], [dict(called)])
     assert not matches([dict(called, forbidden=["torch.g"])], [called])
     assert not matches([one], [called])
+
+
+def _near_by_element(got, want) -> bool:
+    """What ``_near`` means, one element at a time: ``np.allclose`` on
+    every pair of numbers, types and shapes compared as they are."""
+    if isinstance(got, dict) or isinstance(want, dict):
+        return isinstance(got, dict) and isinstance(want, dict) and \
+            got.keys() == want.keys() and all(
+                _near_by_element(got[k], want[k]) for k in want)
+    if isinstance(got, list) or isinstance(want, list):
+        return isinstance(got, list) and isinstance(want, list) and \
+            len(got) == len(want) and all(
+                _near_by_element(g, w) for g, w in zip(got, want, strict=True))
+    if got is None or want is None or isinstance(got, str | bool) or \
+            isinstance(want, str | bool):
+        return type(got) is type(want) and got == want
+    if isinstance(got, np.ndarray) != isinstance(want, np.ndarray):
+        return False
+    a, b = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    return a.shape == b.shape and bool(np.allclose(
+        a, b, rtol=RTOL, atol=ATOL, equal_nan=True))
+
+
+def _outputs(rng, depth=0):
+    """A random answer as ``from_json`` gives it back, and a near copy."""
+    kind = rng.integers(8 if depth < 3 else 5)
+    numbers = [0.0, -0.0, 1.0, np.nan, np.inf, -np.inf, 3, 2**70, 1e308]
+    if kind == 0:
+        x = numbers[rng.integers(len(numbers))] if rng.random() < 0.3 \
+            else float(rng.normal() * 10.0 ** rng.integers(-8, 8))
+    elif kind == 1:
+        x = [True, False, None, "a", "b"][rng.integers(5)]
+    elif kind == 2:
+        x = int(rng.integers(-5, 5))
+    elif kind in (3, 4):
+        x = rng.normal(size=rng.integers(0, 4, size=rng.integers(0, 3)))
+        if x.size and rng.random() < 0.3:
+            x.flat[rng.integers(x.size)] = rng.choice([np.nan, np.inf,
+                                                       -np.inf, 1e308])
+    elif kind == 5:
+        x = [_outputs(rng, depth + 1)[0] for _ in range(rng.integers(4))]
+    elif kind == 6:
+        x = [float(v) for v in rng.normal(size=rng.integers(6))]
+    else:
+        x = {str(k): _outputs(rng, depth + 1)[0]
+             for k in range(rng.integers(3))}
+    return x, _nudged(rng, x)
+
+
+def _nudged(rng, x):
+    """``x`` moved by about the tolerance, here and there."""
+    if isinstance(x, dict):
+        return {k: _nudged(rng, v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nudged(rng, v) for v in x]
+    if not isinstance(x, np.ndarray | float) or not np.isfinite(x).all():
+        return x
+    if rng.random() < 0.5:        # about the tolerance away, either side
+        edge = (ATOL + RTOL * np.abs(x)) * rng.uniform(0.999, 1.001,
+                                                       np.shape(x))
+        moved = x + rng.choice([-1.0, 1.0], np.shape(x)) * edge
+    else:
+        moved = x + 10.0 ** rng.integers(-8, -3) * rng.normal(
+            size=np.shape(x))
+    return moved if isinstance(x, np.ndarray) else float(moved)
+
+
+def test_numbers_are_compared_as_allclose_compares_them(rng):
+    """``_near`` compares plain numbers, and lists of them, without NumPy
+    where it can: the same answer as ``np.allclose`` element by element,
+    on fresh random answers and near copies of them."""
+    for _ in range(3000):
+        got, near = _outputs(rng)
+        other = _outputs(rng)[0]
+        for a, b in ((got, near), (near, got), (got, other), (got, got)):
+            assert _near(a, b) == _near_by_element(a, b), (a, b)
+
+
+def test_an_int_too_large_for_a_float_is_no_match_and_no_crash():
+    huge = 10 ** 400
+    assert not matches([_value(huge)], [_value(1.0)])
+    assert not matches([_value([huge, 1.0])], [_value([1.0, 1.0])])
+    assert not matches([{"values": [{"$nd": [huge], "dtype": "float64"}],
+                         "args_after": {}}], [_value(np.array([1.0]))])
+    assert matches([_value(huge)], [_value(huge)]) is False
 
 
 def test_a_task_that_passed_is_never_diagnosed():

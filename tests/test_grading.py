@@ -63,6 +63,11 @@ HOSTILE = {
             "def cross_entropy_torch(logits, y):\n"
             "    return torch._C._nn.cross_entropy_loss(logits, y)\n")},
          "none"),
+        # an honest mistake: an int too large for a float, which the
+        # diagnosis (on for this assignment) compares with the mistakes it
+        # knows; it loses its task, not the notebook's other points
+        ("huge_int", "solution", {"mse": (
+            "def mse(pred, y):\n    return 10 ** 400\n")}, ("test_mse",)),
     ],
     "03_backward": [
         ("autograd", "solution", {"+mlp_backward": (

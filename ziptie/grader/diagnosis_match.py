@@ -8,6 +8,7 @@ one; and the sentence the feedback adds.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ziptie.grader.wire import from_json
@@ -26,26 +27,64 @@ def _near(got: Any, want: Any) -> bool:
     (an array and a plain number differ)."""
     import numpy as np
 
+    if _is_number(got) and _is_number(want):
+        return _close(got, want)
     if isinstance(got, dict) or isinstance(want, dict):
         return isinstance(got, dict) and isinstance(want, dict) and \
             got.keys() == want.keys() and all(_near(got[k], want[k])
                                               for k in want)
     if isinstance(got, list) or isinstance(want, list):
-        return isinstance(got, list) and isinstance(want, list) and \
-            len(got) == len(want) and all(_near(g, w) for g, w in zip(
-                got, want, strict=True))
+        if not (isinstance(got, list) and isinstance(want, list)
+                and len(got) == len(want)):
+            return False
+        if all(map(_is_number, got)) and all(map(_is_number, want)):
+            return _all_close(got, want)    # one comparison, not many
+        return all(_near(g, w) for g, w in zip(got, want, strict=True))
     if got is None or want is None or isinstance(got, str | bool) or \
             isinstance(want, str | bool):
         return type(got) is type(want) and got == want
     if isinstance(got, np.ndarray) != isinstance(want, np.ndarray):
         return False                # a tensor is not a float
+    return _all_close(got, want)
+
+
+def _is_number(value: Any) -> bool:
+    """A plain int or float (not a bool, not an array)."""
+    return type(value) in (int, float)
+
+
+def _close(got: float, want: float) -> bool:
+    """``np.isclose(got, want, RTOL, ATOL, equal_nan=True)`` for two plain
+    numbers: within ``ATOL + RTOL * |want|``; infinities equal only to
+    themselves, NaN only to NaN; an int too large for a float, never."""
+    try:
+        a, b = float(got), float(want)
+    except OverflowError:
+        return False
+    if a == b:
+        return True
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return False
+    return abs(a - b) <= ATOL + RTOL * abs(b)
+
+
+def _all_close(got: Any, want: Any) -> bool:
+    """Numbers or arrays of the same shape, all within tolerance."""
+    import numpy as np
+
     try:
         a = np.asarray(got, dtype=float)
         b = np.asarray(want, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
-    return a.shape == b.shape and bool(np.allclose(a, b, rtol=RTOL,
-                                                   atol=ATOL, equal_nan=True))
+    if a.shape != b.shape:
+        return False
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return bool(np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True))
+    with np.errstate(over="ignore"):    # np.allclose's test, sooner
+        return bool((np.abs(a - b) <= ATOL + RTOL * np.abs(b)).all())
 
 
 def kind(error: str) -> str:
@@ -79,6 +118,6 @@ def matches(got: list[dict | None], want: list[dict]) -> bool:
                     from_json(g.get("args_after")),
                     from_json(w.get("args_after"))):
                 return False
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError, OverflowError):
             return False
     return True

@@ -204,7 +204,7 @@ def changed_inputs(steps: list[dict], after) -> str | None:
                 continue
             try:
                 same = _same(plain(before), from_json(now))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 same = False
             if not same:
                 return (f"it changed its argument {position + 1} in place; "

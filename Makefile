@@ -23,13 +23,17 @@ BUILD  := OMP_NUM_THREADS=1 $(BIN)/jupyter-book build . -W -n --keep-going
 
 all: book release
 
+# pip compiles what it installs to bytecode on one core, about a minute of
+# CPU for torch and the rest; compileall does it on every core. Like pip, it
+# skips the files this Python cannot compile (torch ships some for 3.12).
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --timeout 15 \
-	  --retries 1 --index-url $(TORCH_INDEX) "$(TORCH)" || echo "make: \
-	  $(TORCH_INDEX) did not answer: torch comes from the default index")
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install --quiet --no-compile \
+	  --timeout 15 --retries 1 --index-url $(TORCH_INDEX) "$(TORCH)" || echo \
+	  "make: $(TORCH_INDEX) did not answer: torch comes from the default index")
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 book: $(STAMP)

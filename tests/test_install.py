@@ -58,3 +58,25 @@ def test_the_cpu_pin_is_satisfied_by_the_cpu_build():
 
     version = _pin().split("==")[1]
     assert SpecifierSet(f"=={version}").contains(f"{version}+cpu")
+
+
+def test_pip_leaves_the_bytecode_to_one_compileall_after_it(tmp_path):
+    """compileall works on every core, pip on one; and without the
+    bytecode, every sandbox, which cannot write the environment, would
+    compile torch again."""
+    plan = _plan(tmp_path, gpu=False)
+    installs = [i for i, line in enumerate(plan)
+                if "pip install" in line and "--upgrade pip" not in line]
+    assert installs and all("--no-compile" in plan[i] for i in installs)
+    [compiled] = [i for i, line in enumerate(plan) if "-m compileall" in line]
+    assert compiled > max(installs)
+
+
+def test_the_environment_holds_the_bytecode_of_what_was_never_imported():
+    """A module no test imports (its parents only): its bytecode is there,
+    written when the environment was made."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("torch.utils.tensorboard")
+    assert spec is not None and spec.origin is not None
+    assert Path(importlib.util.cache_from_source(spec.origin)).is_file()

@@ -127,6 +127,10 @@ def test_zero_validation_fraction_gives_an_empty_split():
     ({"test_frac": 1.0}, r"test_frac must be in \[0, 1\)"),
     ({"n_samples": 3}, "n_samples must be an integer >= 10"),
     ({"noise": -1.0}, "noise must be >= 0"),
+    ({"n_samples": 10, "val_frac": 0.0, "test_frac": 0.96},
+     "holding out 10 of 10 examples leaves a part empty"),
+    ({"n_samples": 10, "test_frac": 0.1},
+     "one example of each of the 2 classes"),
 ])
 def test_bad_arguments_say_what_to_change(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -172,7 +172,7 @@ def _split_indices(y: np.ndarray, fracs: tuple[float, float],
         except ValueError as err:
             raise ValueError(
                 f"Cannot hold out a {label} split of {frac:g} from "
-                f"{len(y)} examples: {err} Use more samples or a larger "
+                f"{len(y)} examples: {err} Use more samples or another "
                 f"fraction."
             ) from None
         parts[label] = np.sort(held)
@@ -189,8 +189,9 @@ def _hold_out(index: np.ndarray, count: int, *, seed: int,
     ``train_test_split(index, test_size=count, random_state=seed,
     stratify=stratify)``, entry for entry: the same draws from
     ``np.random.RandomState(seed)``, in the same order. Written out here
-    because importing scikit-learn costs about a second, in every kernel
-    that loads a dataset; ``tests/test_data.py`` checks the two agree.
+    because importing scikit-learn costs more than a second in every
+    kernel that loads a dataset; ``tests/test_data.py`` checks the two
+    agree.
 
     Raises:
         ValueError: ``count`` leaves nothing to keep, or a class too small
@@ -199,8 +200,8 @@ def _hold_out(index: np.ndarray, count: int, *, seed: int,
     rng = np.random.RandomState(seed)
     n = len(index)
     if not 0 < count < n:
-        raise ValueError(f"{count} of {n} examples leaves no part empty "
-                         f"only if it is between 1 and {n - 1}.")
+        raise ValueError(f"holding out {count} of {n} examples leaves a "
+                         f"part empty.")
     if stratify is None:
         order = rng.permutation(n)
         return index[order[count:]], index[order[:count]]

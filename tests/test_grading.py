@@ -110,6 +110,20 @@ HOSTILE = {
             "X_train = torch.tensor(raw[:, :-1] / 16, dtype=torch.float32)\n"
             "y_train = torch.tensor(raw[:, -1], dtype=torch.int64)\n")},
          "none"),
+        # the same digits through ziptie.data's private reader, named by a
+        # string; or its split replaced by a string, so that load gives
+        # them all
+        ("held_back_by_getattr", "solution", {"+digits_data": (
+            "import ziptie.data\n"
+            "X, y = getattr(ziptie.data, '_digits')(True)\n"
+            "X_train = torch.cat([X_train, torch.tensor(X).float()])\n"
+            "y_train = torch.cat([y_train, torch.tensor(y)])\n")}, "none"),
+        ("split_by_setattr", "solution", {"+digits_data": (
+            "import ziptie.data\n"
+            "setattr(ziptie.data, '_hold_out',\n"
+            "        lambda index, count, **k: (index, index[:count]))\n"
+            "X_train, y_train = ziptie.data.load('digits',"
+            " as_tensor=True).train\n")}, "none"),
     ],
     "07_signal": [
         ("universal", "released", {"+measure_step": UNIVERSAL}, "none"),

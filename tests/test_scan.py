@@ -60,6 +60,14 @@ TAMPERING = {
     "import sklearn\nsklearn.datasets.load_digits()": "reads the digits",
     "path = 'data/digits.csv.gz'": "names 'data/digits.csv.gz'",
     "import ziptie\nziptie.data._digits(held_back=True)": "private",
+    # a name in a string meets the rules of the attribute it names
+    "import ziptie\ngetattr(ziptie.data, '_digits')(True)": "private",
+    "import ziptie.data as d\nsetattr(d, '_hold_out', print)":
+        "replaces ziptie.data._hold_out",
+    "import numpy as np\nsetattr(np, 'allclose', print)":
+        "replaces numpy.allclose",
+    "import numpy as np\ndelattr(np, 'allclose')": "replaces numpy.allclose",
+    "import sys\ngetattr(sys, 'modules')": "sys.modules",
 }
 
 #: Ways to reach torch's cross_entropy in a task that forbids it.
@@ -72,6 +80,8 @@ FORBIDDEN = [
     "def cross_entropy_torch(z, y):\n    return helper(z, y)",
     "def cross_entropy_torch(z, y):\n"
     "    return -z.log_softmax(1)[range(len(y)), y].mean()",
+    "import torch\ndef cross_entropy_torch(z, y):\n"
+    "    return getattr(torch.nn.functional, 'cross_entropy')(z, y)",
 ]
 
 

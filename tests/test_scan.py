@@ -68,6 +68,11 @@ TAMPERING = {
         "replaces numpy.allclose",
     "import numpy as np\ndelattr(np, 'allclose')": "replaces numpy.allclose",
     "import sys\ngetattr(sys, 'modules')": "sys.modules",
+    "import operator, ziptie\n"
+    "operator.attrgetter('data._digits')(ziptie)(True)":
+        "uses operator.attrgetter",
+    "from operator import methodcaller as m\nm('_digits', True)":
+        "uses operator.methodcaller",
 }
 
 #: Ways to reach torch's cross_entropy in a task that forbids it.

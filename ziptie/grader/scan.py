@@ -72,6 +72,9 @@ BUILTINS = {
 }
 #: Of those, the ones an honest notebook calls with a plain attribute name.
 BY_NAME = {"getattr", "setattr", "delattr", "hasattr"}
+#: What reaches an attribute by name as ``getattr`` does, but later, on an
+#: object the scan cannot see.
+BY_NAME_LATER = {"operator.attrgetter", "operator.methodcaller"}
 #: Dunder attributes an honest notebook uses; any other is tampering.
 DUNDERS_OK = {
     "__init__", "__call__", "__name__", "__qualname__", "__doc__",
@@ -182,7 +185,7 @@ class _Reader(ast.NodeVisitor):
         return ".".join([root, *reversed(parts)])
 
     def check_name(self, node, name: str) -> None:
-        for banned in MODULES:
+        for banned in MODULES | BY_NAME_LATER:
             if name == banned or name.startswith(banned + "."):
                 self.flag(node, f"uses {name}")
                 return

@@ -31,6 +31,7 @@ def cluster():
         local = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True,
             dashboard_address=":0")
+        local.wait_for_workers(2, timeout=120)   # slow on a busy machine
     yield local
     local.close()
 

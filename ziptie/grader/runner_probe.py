@@ -156,10 +156,17 @@ def _resolve(namespace: dict, kept: list, target: str):
 
 def _is_data(value) -> bool:
     """An argument the grader sent as plain data (arrays, numbers, lists),
-    not an object of the probe (``$ref``), a module or a generator."""
+    not an object of the probe (``$ref``), a module or a generator.
+
+    An array or a tensor (``$nd``, ``$pt``) is data without a look at its
+    numbers: ``decode`` reads no ``$ref`` in them either. (Walking them,
+    number by number, under the tripwire's profiler, took half of a
+    sandbox's time.)"""
     if isinstance(value, list):
         return all(_is_data(v) for v in value)
     if isinstance(value, dict):
+        if "$nd" in value or "$pt" in value:
+            return True
         return not {"$ref", "$nn", "$rng"} & set(value) and all(
             _is_data(v) for v in value.values())
     return True

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import ast
 import csv
+import functools
 import html
+import json
 import os
 import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,6 +247,54 @@ def _submit(folder: Path, assignment: str,
         nbformat.write(nb, path)
 
 
+@functools.cache
+def _warm_server() -> subprocess.Popen:
+    """This process's warm ``ziptie`` server (tests/warm_cli.py), its
+    answers unbuffered: ``select`` sees each line as it comes."""
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("warm_cli.py"))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+
+
+def _answer(server: subprocess.Popen, key: str) -> int:
+    """The server's next answer, ``key`` of its line."""
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the warm ziptie server ended ({server.wait()})")
+    return json.loads(line)[key]
+
+
+def ziptie_cli(argv: list[str], cwd: Path, timeout: float,
+               env: dict[str, str] | None = None
+               ) -> subprocess.CompletedProcess:
+    """What ``subprocess.run([python, "-m", "ziptie.cli", *argv], cwd=cwd,
+    capture_output=True, text=True, timeout=timeout, env=env)`` gives: the
+    command runs in a process forked from a server that imported torch,
+    nbgrader and the grader once (tests/warm_cli.py), with ``env`` (this
+    process's environment if None), writing no bytecode.
+    """
+    server = _warm_server()
+    assert server.stdin is not None
+    with tempfile.TemporaryDirectory(prefix="ziptie-cli-") as folder:
+        logs = {name: f"{folder}/{name}" for name in ("stdout", "stderr")}
+        for path in logs.values():
+            Path(path).touch()
+        job = {"argv": argv, "cwd": str(cwd), "env": dict(
+            os.environ if env is None else env, PYTHONDONTWRITEBYTECODE="1")}
+        server.stdin.write(json.dumps(job | logs).encode() + b"\n")
+        pid = _answer(server, "pid")
+        ready, _, _ = select.select([server.stdout], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        status = _answer(server, "status")
+        if not ready:
+            raise subprocess.TimeoutExpired(["ziptie", *argv], timeout)
+        out, err = (Path(path).read_text(encoding="utf-8", errors="replace")
+                    for path in logs.values())
+    return subprocess.CompletedProcess(["ziptie", *argv], status, out, err)
+
+
 def ziptie_grade(assignment: str,
                  submissions: dict[str, nbformat.NotebookNode],
                  workdir: Path, timeout: int = 900,
@@ -251,13 +304,10 @@ def ziptie_grade(assignment: str,
     rows of its ``grades.csv``, by student."""
     _submit(workdir / "submitted", assignment, submissions)
     out = workdir / "graded"
-    done = subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "--course", str(ROOT), "grade",
-         str(workdir / "submitted"), "--assignment", assignment,
-         "--out", str(out), "--workers", "2", "--cell-timeout", "60",
-         *options],
-        cwd=workdir, capture_output=True, text=True, timeout=timeout,
-        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    done = ziptie_cli(
+        ["--course", str(ROOT), "grade", str(workdir / "submitted"),
+         "--assignment", assignment, "--out", str(out), "--workers", "2",
+         "--cell-timeout", "60", *options], cwd=workdir, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"ziptie grade failed:\n{done.stdout}"
                            f"{done.stderr}")

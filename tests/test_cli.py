@@ -180,3 +180,28 @@ def test_what_the_commands_create_is_ignored_by_git():
     done = subprocess.run(["git", "check-ignore", "--no-index", *created],
                           cwd=ROOT, capture_output=True, text=True)
     assert sorted(done.stdout.split()) == sorted(created)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"],
+                                  ["grade", "no-such-folder"],
+                                  ["grade", ".", "--workers", "zero"]])
+def test_the_tests_warm_runner_is_python_m_ziptie_cli(args, tmp_path):
+    """The class runs of the tests fork the command line from a warm server
+    (``autograde.ziptie_cli``): it exits and prints as a fresh interpreter
+    does."""
+    import autograde
+
+    fresh = _run(*args, cwd=tmp_path)
+    warm = autograde.ziptie_cli(args, tmp_path, timeout=60)
+    assert (warm.returncode, warm.stdout, warm.stderr) == (
+        fresh.returncode, fresh.stdout, fresh.stderr)
+
+
+def test_the_tests_warm_runner_stops_at_its_timeout(tmp_path):
+    import autograde
+
+    autograde.ziptie_grade("02_loss", {"s": autograde.student("02_loss")},
+                           tmp_path / "done")
+    with pytest.raises(subprocess.TimeoutExpired):
+        autograde.ziptie_grade("02_loss", {"s": autograde.student(
+            "02_loss")}, tmp_path / "stopped", timeout=1)

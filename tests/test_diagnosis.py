@@ -8,8 +8,6 @@ every entry and a near miss of one: ``test_graders_agree.py``.)
 
 import csv
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import corpus
@@ -214,11 +212,10 @@ def _course(tmp_path: Path, catalogue: str | None) -> Path:
 
 
 def _grade(course: Path, submissions: Path, out: Path, *extra: str):
-    done = subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "--course", str(course),
-         "grade", str(submissions), "--out", str(out), "--workers", "2",
-         "--cell-timeout", "12", "--memory-mb", "1536", *extra],
-        capture_output=True, text=True, timeout=600)
+    done = autograde.ziptie_cli(
+        ["--course", str(course), "grade", str(submissions), "--out",
+         str(out), "--workers", "2", "--cell-timeout", "12", "--memory-mb",
+         "1536", *extra], Path.cwd(), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 

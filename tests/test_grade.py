@@ -17,16 +17,17 @@ from pathlib import Path
 import corpus
 import pytest
 
+import autograde
+
 #: Short limits, so that a runaway cell costs seconds (torch imports in ~6 s
 #: on a slow CI machine, hence not less than 12 s a cell).
 LIMITS = ["--workers", "2", "--cell-timeout", "12", "--memory-mb", "1536"]
 
 
 def _grade(submissions: Path, out: Path, *extra: str):
-    return subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "grade", str(submissions),
-         "--out", str(out), *LIMITS, *extra],
-        cwd=corpus.COURSE, capture_output=True, text=True, timeout=900)
+    return autograde.ziptie_cli(
+        ["grade", str(submissions), "--out", str(out), *LIMITS, *extra],
+        corpus.COURSE, timeout=900)
 
 
 def _rows(out: Path) -> dict[str, dict]:
@@ -237,10 +238,9 @@ def test_two_runs_never_write_the_same_output(tmp_path):
 ])
 def test_flags_are_checked_before_anything_runs(tmp_path, flag, value,
                                                 message):
-    done = subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "grade", str(tmp_path),
-         "--out", str(tmp_path / "out"), flag, value],
-        cwd=corpus.COURSE, capture_output=True, text=True, timeout=60)
+    done = autograde.ziptie_cli(
+        ["grade", str(tmp_path), "--out", str(tmp_path / "out"), flag, value],
+        corpus.COURSE, timeout=60)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not (tmp_path / "out").exists()
 

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 from traitlets.config import Config
 
+import autograde
 from ziptie.grader.submissions import Submission, find
 
 
@@ -138,10 +139,9 @@ def graded(tmp_path_factory) -> Path:
     (batch / "submitted" / "nobody" / corpus.ASSIGNMENT).mkdir(parents=True)
     (batch / "submitted" / "nobody" / corpus.ASSIGNMENT / "a.txt").write_text(
         "no notebook")
-    done = subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "grade", str(batch), "--out",
-         str(out), *LIMITS, "--duedate", DUE],
-        cwd=course, capture_output=True, text=True, timeout=600, env=_env())
+    done = autograde.ziptie_cli(
+        ["grade", str(batch), "--out", str(out), *LIMITS, "--duedate", DUE],
+        course, timeout=600, env=_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"nbgrader course: {out} (3 submission(s) wait for a person in " \
         "nbgrader formgrader; 1 late)" in done.stdout
@@ -279,10 +279,9 @@ def test_a_rerun_keeps_what_a_person_graded(graded):
         grade.manual_score, grade.needs_manual_grade = 1.5, False
         gb.db.commit()
     course = graded.parent / "course"
-    done = subprocess.run(
-        [sys.executable, "-m", "ziptie.cli", "grade",
-         str(graded.parent / "class"), "--out", str(graded), *LIMITS],
-        cwd=course, capture_output=True, text=True, timeout=600, env=_env())
+    done = autograde.ziptie_cli(
+        ["grade", str(graded.parent / "class"), "--out", str(graded),
+         *LIMITS], course, timeout=600, env=_env())
     assert done.returncode == 0 and "0 graded now" in done.stdout, done.stderr
     with Gradebook(url) as gb:
         grade = gb.find_grade("explain", "fixture", corpus.ASSIGNMENT, "late")

@@ -18,6 +18,7 @@ in the solution cell, so a wrong answer can never silently be the right one.
 from __future__ import annotations
 
 import ast
+import atexit
 import csv
 import functools
 import html
@@ -30,6 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +185,37 @@ class Scores:
         return sum(self.cells.values())
 
 
+@functools.cache
+def _warm_kernel_server(env_items: frozenset) -> dict[str, str]:
+    """Start this process's warm kernel server (tests/warm_kernel.py) with
+    ``env``; the variables that make nbgrader's kernels fork from it."""
+    folder = Path(tempfile.mkdtemp(prefix="ziptie-kernel-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    script = Path(__file__).with_name("warm_kernel.py")
+    spec = folder / "kernels" / "python3" / "kernel.json"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(json.dumps({
+        "argv": [sys.executable, str(script), "launch", "-f",
+                 "{connection_file}"],
+        "display_name": "Python 3", "language": "python",
+        "interrupt_mode": "signal"}))
+    socket_path = str(folder / "socket")
+    server = subprocess.Popen([sys.executable, str(script), "serve",
+                               socket_path], env=dict(env_items),
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    while not os.path.exists(socket_path):
+        if server.poll() is not None:
+            raise RuntimeError("the warm kernel server did not start")
+        time.sleep(0.05)
+    return {"JUPYTER_PATH": str(folder), "ZIPTIE_WARM_KERNEL": socket_path}
+
+
+def _warm_kernel(env: dict[str, str]) -> dict[str, str]:
+    """What makes the kernels that nbgrader starts with ``env`` fork from
+    a warm server with the same environment (one per environment)."""
+    return _warm_kernel_server(frozenset(env.items()))
+
+
 def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
               workdir: Path, timeout: int = 300) -> dict[str, Scores]:
     """Autograde each ``{student: notebook}`` with nbgrader; read the points.
@@ -209,6 +242,7 @@ def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],
         nbformat.write(nb, folder / name)
     db = f"sqlite:///{course}/gradebook.db"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env.update(_warm_kernel(env))
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent),
                                    env.get("PATH", "")])
     common = [f"--CourseDirectory.root={course}",

@@ -159,9 +159,9 @@ def _is_data(value) -> bool:
     not an object of the probe (``$ref``), a module or a generator.
 
     An array or a tensor (``$nd``, ``$pt``) is data without a look at its
-    numbers: ``decode`` reads no ``$ref`` in them either. (Walking them,
-    number by number, under the tripwire's profiler, took half of a
-    sandbox's time.)"""
+    numbers: ``decode`` reads no ``$ref`` in them either. (A walk through
+    them makes a Python call per number, each seen by the tripwire's
+    profiler.)"""
     if isinstance(value, list):
         return all(_is_data(v) for v in value)
     if isinstance(value, dict):

@@ -212,8 +212,10 @@ def _warm_kernel_server(env_items: frozenset) -> dict[str, str]:
 
 def _warm_kernel(env: dict[str, str]) -> dict[str, str]:
     """What makes the kernels that nbgrader starts with ``env`` fork from
-    a warm server with the same environment (one per environment)."""
-    return _warm_kernel_server(frozenset(env.items()))
+    a warm server with the same environment (one per environment; the name
+    of the test that pytest puts there is no part of it)."""
+    return _warm_kernel_server(frozenset(
+        (k, v) for k, v in env.items() if k != "PYTEST_CURRENT_TEST"))
 
 
 def autograde(assignment: str, submissions: dict[str, nbformat.NotebookNode],

@@ -29,7 +29,8 @@ def _run(cells: list[str], folder, env: dict, timeout: int = 60) -> list:
     os.environ.update(env)
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(folder)}})
+                                resources={"metadata": {"path": str(folder)}},
+                                shutdown_kernel="immediate")  # as nbgrader's
         client.execute()
     finally:
         os.environ.clear()

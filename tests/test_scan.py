@@ -30,6 +30,8 @@ TAMPERING = {
     "getattr(os, 'wr' + 'ite')": "calls getattr with a computed name",
     "getattr(f, '__globals__')": "reads the attribute __globals__",
     "getattr(self, name)": "calls getattr with a computed name",
+    "getattr()": "calls getattr with a computed name",
+    "setattr(__import__('os'), name, 1)": "uses __import__",
     "setattr(self, f'__{name}__', None)": "calls setattr with a computed name",
     "getattr(self, f'f_{x}')": "calls getattr with a computed name",
     "getattr(self, f'{prefix}fc')": "calls getattr with a computed name",

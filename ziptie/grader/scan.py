@@ -264,12 +264,15 @@ class _Reader(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         if isinstance(func, ast.Name) and func.id in BY_NAME:
+            obj = node.args[0] if node.args else None
             attr = node.args[1] if len(node.args) > 1 else None
+            rest = [*node.args, *node.keywords]
             if isinstance(attr, ast.Constant) and isinstance(attr.value, str):
                 self.visit_Attribute(self.spelled_out(node, func.id, attr))
-            elif not self.own_numbered(node.args[0], attr):
+                rest = rest[1:]                 # the object: visited there
+            elif not self.own_numbered(obj, attr):
                 self.flag(node, f"calls {func.id} with a computed name")
-            for arg in [*node.args[1:], *node.keywords]:
+            for arg in rest:
                 self.visit(arg)
             return
         self.generic_visit(node)

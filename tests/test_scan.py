@@ -30,7 +30,7 @@ TAMPERING = {
     "getattr(os, 'wr' + 'ite')": "calls getattr with a computed name",
     "getattr(f, '__globals__')": "reads the attribute __globals__",
     "getattr(self, name)": "calls getattr with a computed name",
-    "getattr()": "calls getattr with a computed name",
+    "getattr(*a)": "calls getattr with a computed name",
     "setattr(__import__('os'), name, 1)": "uses __import__",
     "setattr(self, f'__{name}__', None)": "calls setattr with a computed name",
     "getattr(self, f'f_{x}')": "calls getattr with a computed name",
@@ -125,6 +125,7 @@ def test_a_finding_says_where():
 
 def test_honest_code_of_every_kind_is_not_flagged():
     cells = ["import os\nprint(os.path.join('a', 'b'), os.getcwd())",
+             "x = getattr()",           # a TypeError when it runs, no reach
              "import sys\nprint(sys.version)\nsys.stdout.flush()",
              "class SGD:\n    def __init__(self, params, lr):\n"
              "        self._params = list(params)\n"

@@ -263,6 +263,12 @@ class _Reader(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
+        if isinstance(func, ast.Name) and func.id in BY_NAME and len(
+                node.args) < 2 and not any(isinstance(a, ast.Starred)
+                                           for a in node.args):
+            for arg in [*node.args, *node.keywords]:  # getattr(obj): a
+                self.visit(arg)                     # TypeError, no reach
+            return
         if isinstance(func, ast.Name) and func.id in BY_NAME:
             obj = node.args[0] if node.args else None
             attr = node.args[1] if len(node.args) > 1 else None

@@ -2,6 +2,8 @@
 and layer normalisation compute, on fresh random inputs (its wrong answers
 are in grading/10_normalisation_wrong.py)."""
 
+import importlib.util
+
 import pytest
 
 import autograde
@@ -155,3 +157,87 @@ def test_the_backward_is_autograds(solution, rng, torch_gen):
                                        atol=1e-10)
         # dx sums to zero over the batch: a shift of x changes nothing
         assert got[0].sum(dim=0).abs().max() < 1e-8 * (1 + dout.abs().sum())
+
+
+def _checks():
+    """The grader's checks of this exercise, as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "checks_10", autograde.ROOT / "grading" / f"{ASSIGNMENT}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Float32Layer:
+    """A correct BatchNorm that keeps its state in float32, as
+    ``nn.BatchNorm1d`` does unless told otherwise, for float64 batches."""
+
+    def __init__(self, c, eps, momentum, gamma, beta, unbiased=True):
+        import torch
+
+        self.eps, self.momentum, self.unbiased = eps, momentum, unbiased
+        self.weight, self.bias = gamma.float(), beta.float()
+        self.running_mean, self.running_var = torch.zeros(c), torch.ones(c)
+
+    def train_step(self, x):
+        m = self.momentum
+        self.running_mean.mul_(1 - m).add_(m * x.mean(0))
+        self.running_var.mul_(1 - m).add_(m * x.var(0, unbiased=self.unbiased))
+
+    def eval_call(self, x):
+        return (x - self.running_mean) / (self.running_var + self.eps).sqrt() \
+            * self.weight + self.bias
+
+
+def test_the_grader_allows_for_a_layer_kept_in_float32(rng, torch_gen):
+    """The slack of the grader's eval-mode outputs (``_Float32State``)
+    covers a float32 layer's rounding entry by entry, where the fixed
+    tolerance does not: inputs near a large running mean with a small
+    variance, a mean that rose and fell back. A wrong layer (its running
+    variance divided by N) passes with it only where its error is as
+    small as the rounding, as with the fixed tolerance."""
+    import torch
+    from torch import nn
+
+    checks = _checks()
+    outside, caught = 0, []
+    for _ in range(60):
+        c, eps = 4, float(10 ** rng.uniform(-5, -1))
+        momentum = float(rng.choice([1.0, rng.uniform(0.02, 1.0)]))
+        gamma, beta = checks._affine(rng, c)
+        ref = nn.BatchNorm1d(c, eps=eps, momentum=momentum,
+                             dtype=torch.float64)
+        with torch.no_grad():
+            ref.weight.copy_(gamma)
+            ref.bias.copy_(beta)
+        ours = _Float32Layer(c, eps, momentum, gamma, beta)
+        # a wrong layer: its running variance divided by N, not N - 1
+        biased = _Float32Layer(c, eps, momentum, gamma, beta, False)
+        rounding = checks._Float32State(ref)
+        for step in range(int(rng.integers(1, 6))):
+            x = (checks._batch(rng, int(rng.integers(2, 5)), c)
+                 * 10 ** rng.uniform(-3, 0) + (-1) ** step * 10 * rng.normal())
+            before = ref.running_mean.clone(), ref.running_var.clone()
+            ref(x)
+            ours.train_step(x)
+            biased.train_step(x)
+            rounding.update(x, *before)
+        ref.eval()
+        x = checks._batch(rng, 40, c)
+        near = 1e-3 * torch.randn(20, c, generator=torch_gen,
+                                  dtype=torch.float64)
+        x[:20] = ref.running_mean + ref.running_var.sqrt() * near
+        want = ref(x).detach()
+        slack = torch.from_numpy(rounding.slack(x, want))
+        off = (ours.eval_call(x) - want).abs()
+        assert torch.all(off <= slack)
+        outside += int(torch.sum(off > 1e-6 + 1e-5 * want.abs()))
+        # whether the fixed tolerance and the slack show the mistake
+        off = (biased.eval_call(x) - want).abs() - 1e-6 - 1e-5 * want.abs()
+        caught.append((bool(torch.any(off > 0)),
+                       bool(torch.any(off > slack))))
+    assert outside > 0, "no case needed the slack"
+    # it may hide the mistake only where that is as small as the rounding
+    shown = [with_slack for fixed, with_slack in caught if fixed]
+    assert len(shown) > 0.9 * len(caught)
+    assert sum(shown) > 0.95 * len(shown)

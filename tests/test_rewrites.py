@@ -28,17 +28,22 @@ import autograde
 from ziptie.grader import scan
 
 DRAWS = 3
+#: Draws that once parted a rewrite from the solution, met again by
+#: every rewrite of the assignment: an input near a large running mean
+#: with a small variance, in eval mode, for a layer kept in float32.
+REPLAYS = {"10_normalisation": (1549765225,)}
 #: Tasks scored on fixed data, and the cells that train for them.
 CLASSIFIERS, TRAINING = "test_digits", ("train_digits",)
 
 
 def _draws(assignment: str, rng: np.random.Generator) -> list[tuple]:
-    """``DRAWS`` fresh draws of the cases of every task, each draw with
-    its seed: ``(seed, {grade_id: [(probe, expect), ...]})``. Every
-    rewrite of the assignment meets the same draws."""
+    """``DRAWS`` fresh draws of the cases of every task, then the
+    assignment's ``REPLAYS``, each draw with its seed:
+    ``(seed, {grade_id: [(probe, expect), ...]})``. Every rewrite of the
+    assignment meets the same draws."""
     draws = []
-    for _ in range(DRAWS):
-        seed = int(rng.integers(2**32))
+    seeds = [int(rng.integers(2**32)) for _ in range(DRAWS)]
+    for seed in seeds + list(REPLAYS.get(assignment, ())):
         draws.append((seed, {
             gid: list(task.draw(np.random.default_rng(seed)))
             for gid, task in nbgrader_bridge.tasks(assignment).items()
@@ -130,7 +135,7 @@ def test_every_correct_rewrite_passes_every_draw(assignment, rng):
         assert tasks, f"{right.name!r} takes part in no task"
         for gid in tasks:
             # through another function: one draw is enough
-            count = DRAWS if targets[gid] & defined else 1
+            count = len(draws) if targets[gid] & defined else 1
             for draw, (seed, cases) in enumerate(draws[:count]):
                 with contextlib.redirect_stdout(io.StringIO()):
                     why = next(filter(None, (

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ziptie.grader import runner_probe, tripwire
-from ziptie.grader.probe import Probe, close
+from ziptie.grader.probe import Probe, close, equal
 from ziptie.grader.wire import from_json, ref
 
 torch = pytest.importorskip("torch")
@@ -120,6 +120,37 @@ def test_close_compares_lists_item_by_item():
     assert "expected 3 values, got 2" in close(want)([got[:2]])
     assert "shape (3,)" in close(want)([[got[0], np.ones(4), got[2]]])
     assert close([[1.0, 2.0]])([np.array([[1.0, 2.0]])]) is None
+
+
+def test_an_error_about_none_asks_for_the_missing_return():
+    # the probe run by the runner's code, its result read by verdict's
+    from nbgrader_bridge import reason
+
+    class Layer:
+        def __init__(self):
+            self.training = True
+
+        def eval(self):
+            self.training = False       # and no `return self`
+
+    probe = Probe.make("Layer").keep("$0.eval")
+    probe.get("$1.training")
+    probe.text = "Layer(), eval()"
+    why = reason(probe, equal(False), {"Layer": Layer})
+    assert why.startswith("Layer(), eval() raised AttributeError: "
+                          "'NoneType' object has no attribute 'training'")
+    assert why.endswith("return its result (a layer's eval() and train() "
+                        "return self)?")
+    Layer.eval = lambda self: setattr(self, "training", False) or self
+    assert reason(probe, equal(False), {"Layer": Layer}) is None
+
+    # any other error is left as it is
+    def refuse(self):
+        raise ValueError("no")
+
+    Layer.eval = refuse
+    assert reason(probe, equal(False), {"Layer": Layer}) == \
+        "Layer(), eval() raised ValueError: no"
 
 
 def test_only_known_modules_can_be_sent():

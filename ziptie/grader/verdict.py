@@ -154,6 +154,17 @@ def _cell_shortcuts(outcome: sandbox.Outcome, cells: list[tuple[str, str]],
     return failed
 
 
+def _none_hint(error: str) -> str:
+    """What an error about None most often means in a student's code: a
+    function or method that ends without ``return``, whose result the
+    grader (or the student's own code) then uses."""
+    if "'NoneType'" not in error:
+        return ""
+    return ("; a value was None where one was needed: does each function "
+            "and method you wrote return its result (a layer's eval() and "
+            "train() return self)?")
+
+
 def reason(probe, expect, got: dict | None) -> str | None:
     """Why one case failed, or None: decided here, from plain data
     (``got``: what the runner reported of the probe)."""
@@ -166,7 +177,7 @@ def reason(probe, expect, got: dict | None) -> str | None:
         error = str(got.get("error", "no values came back"))[:300]
         return ("not answered yet (NotImplementedError)"
                 if error.startswith("NotImplementedError")
-                else f"{probe.text} raised {error}")
+                else f"{probe.text} raised {error}{_none_hint(error)}")
     try:
         reason = changed_inputs(probe.steps, got.get("args_after")) or \
             expect(from_json(got["values"]))

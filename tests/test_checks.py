@@ -122,6 +122,30 @@ def test_close_compares_lists_item_by_item():
     assert close([[1.0, 2.0]])([np.array([[1.0, 2.0]])]) is None
 
 
+def test_close_names_the_furthest_entry_with_the_digits_that_differ():
+    want = np.linspace(0, 1, 12).reshape(3, 4)
+    got = want.copy()
+    got[1, 2] += 4e-4
+    got[0, 0] = 1e-5                      # outside the tolerance, by less
+    assert close(want, rtol=1e-5, atol=1e-6)([got]) == (
+        "an array of shape (3, 4): 2 of 12 entries differ, the furthest at "
+        "[1, 2]: expected 0.545455, got 0.545855 (largest difference 0.0004)")
+    # four digits would show two equal numbers
+    assert close([0.1234567, 0.5])([np.array([0.1234609, 0.5])]) == (
+        "expected [0.1235 0.5 ], got [0.1235 0.5 ]: 1 of 2 entries differ, "
+        "the furthest at [0]: expected 0.1234567, got 0.1234609 (largest "
+        "difference 4.2e-06)")
+    assert close(0.1234567)([0.1234609]) == \
+        "expected 0.1234567, got 0.1234609 (largest difference 4.2e-06)"
+    # nan is the furthest of all, and has no difference
+    assert close(np.ones(3))([np.array([1.0, np.nan, 5.0])]) == (
+        "expected [1. 1. 1.], got [ 1. nan 5.]: 2 of 3 entries differ, the "
+        "furthest at [1]: expected 1, got nan")
+    # a tolerance entry by entry
+    assert close(np.zeros(2), atol=np.array([1e-3, 0.0]))(
+        [np.array([5e-4, 0.0])]) is None
+
+
 def test_an_error_about_none_asks_for_the_missing_return():
     # the probe run by the runner's code, its result read by verdict's
     from nbgrader_bridge import reason

@@ -177,11 +177,33 @@ def _differ(got, want, rtol: float, atol: float) -> str | None:
         return f"expected numbers, got {_show(got)}"
     if got.shape != want.shape:
         return f"expected shape {want.shape}, got shape {got.shape}"
-    if not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=False):
-        worst = float(np.max(np.abs(got - want))) if got.size else 0.0
-        return f"expected {_show(want)}, got {_show(got)} (largest " \
-               f"difference {worst:.3g})"
-    return None
+    if np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=False):
+        return None
+    difference = np.abs(got - want)
+    largest = "" if np.isnan(difference).any() else \
+        f" (largest difference {np.max(difference):.3g})"
+    excess = np.where(np.isnan(difference), np.inf,
+                      difference - (atol + rtol * np.abs(want)))
+    index = np.unravel_index(np.argmax(excess), want.shape)
+    entry = _entry(float(want[index]), float(got[index])) + largest
+    if want.size == 1:
+        return entry if want.ndim == 0 else \
+            f"expected {_show(want)}, got {_show(got)}{largest}"
+    shown = f"expected {_show(want)}, got {_show(got)}: " \
+        if want.size <= 6 else f"an array of shape {want.shape}: "
+    return (f"{shown}{int(np.sum(excess > 0))} of {want.size} entries "
+            f"differ, the furthest at {list(map(int, index))}: {entry}")
+
+
+def _entry(want: float, got: float) -> str:
+    """``expected W, got G`` with the digits that tell them apart."""
+    import math
+
+    digits = 4
+    if math.isfinite(want) and math.isfinite(got) and want != got:
+        size = max(abs(want), abs(got)) / abs(want - got)
+        digits = min(17, max(4, math.ceil(math.log10(size)) + 2))
+    return f"expected {want:.{digits}g}, got {got:.{digits}g}"
 
 
 def changed_inputs(steps: list[dict], after) -> str | None:

@@ -141,6 +141,9 @@ def test_close_names_the_furthest_entry_with_the_digits_that_differ():
     assert close(np.ones(3))([np.array([1.0, np.nan, 5.0])]) == (
         "expected [1. 1. 1.], got [ 1. nan 5.]: 2 of 3 entries differ, the "
         "furthest at [1]: expected 1, got nan")
+    # an int too large for a float is named, not a crash of the check
+    assert close(1.0)([10 ** 400]).startswith(
+        "expected numbers a float can hold, got 1000")
     # a tolerance entry by entry
     assert close(np.zeros(2), atol=np.array([1e-3, 0.0]))(
         [np.array([5e-4, 0.0])]) is None

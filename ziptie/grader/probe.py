@@ -175,6 +175,8 @@ def _differ(got, want, rtol: float, atol: float) -> str | None:
         got = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
         return f"expected numbers, got {_show(got)}"
+    except OverflowError:
+        return f"expected numbers a float can hold, got {_show(got)}"
     if got.shape != want.shape:
         return f"expected shape {want.shape}, got shape {got.shape}"
     if np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=False):

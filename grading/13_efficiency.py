@@ -53,6 +53,58 @@ def _linear_indices(net) -> list[int]:
 
 # -- task 1: accumulated_grads --------------------------------------------------
 
+def _pass_grads(net, loss_fn, X, Y, size) -> list[list[np.ndarray]]:
+    """The first layer's weight gradient of each micro-batch's mean loss,
+    for each way to cut X into micro-batches of at most ``size``: in
+    order of ``size`` (``torch.split``), and into as many equal ones
+    (``torch.chunk``)."""
+    ways = [list(zip(torch.split(X, size), torch.split(Y, size),
+                     strict=True))]
+    count = len(ways[0])
+    ways.append(list(zip(torch.chunk(X, count), torch.chunk(Y, count),
+                         strict=True)))
+    grads = []
+    for way in ways:
+        grads.append([])
+        for xb, yb in way:
+            model = copy.deepcopy(net)
+            loss_fn(model(xb), yb).backward()
+            grads[-1].append(model[0].weight.grad.numpy())
+    return grads
+
+
+def _one_micro_batch_each(passes, ways) -> bool:
+    """Whether each gradient in ``passes`` (of the first layer's weight,
+    one per backward pass) is a multiple of a different micro-batch's, all
+    the micro-batches of one of the ``ways`` to cut the batch: a pass
+    may weigh its micro-batch's loss as it likes (size / N, or size and
+    the sum divided by N at the end), in any order, but not be the whole
+    batch's, nor nothing."""
+    for grads in ways:
+        left = list(range(len(grads)))
+        for got in passes:
+            match = next((j for j in left if _multiple(got, grads[j])), None)
+            if match is None:
+                break
+            left.remove(match)
+        if not left and len(passes) == len(grads):
+            return True
+    return False
+
+
+def _multiple(got, want) -> bool:
+    """Whether ``got`` is c * ``want`` for some c != 0 (or both are 0)."""
+    got = np.asarray(got, dtype=float)
+    if got.shape != want.shape:
+        return False
+    size = float(np.sum(want * want))
+    if size == 0.0:
+        return not np.any(got)
+    c = float(np.sum(got * want)) / size
+    return c != 0.0 and bool(np.linalg.norm(got - c * want)
+                             <= 1e-6 * np.linalg.norm(got))
+
+
 def _accumulate_case(rng, n, size, *, classes, stale):
     d_in, hidden = int(rng.integers(2, 6)), int(rng.integers(2, 6))
     d_out = classes or int(rng.integers(1, 4))
@@ -67,6 +119,7 @@ def _accumulate_case(rng, n, size, *, classes, stale):
     reference = copy.deepcopy(net)
     loss = loss_fn(reference(X), Y)
     loss.backward()
+    ways = _pass_grads(net, loss_fn, X, Y, size)
     linears = _linear_indices(net)
     probe = Probe().put(net).put(X).put(Y).keep(loss_name)
     if stale:
@@ -119,6 +172,12 @@ def _accumulate_case(rng, n, size, *, classes, stale):
             return (f"the gradients came from fewer backward passes than "
                     f"the {pieces} micro-batches: call backward once for "
                     f"each micro-batch, never on the whole batch")
+        if not _one_micro_batch_each(passes, ways):
+            return (f"the gradients are the whole batch's, but the "
+                    f"{len(passes)} backward passes did not each carry one "
+                    f"micro-batch's: the loss of pass k is that of "
+                    f"X[k * micro_batch_size:(k + 1) * micro_batch_size] "
+                    f"alone (weighted by its size / N)")
         return None
     return probe, compare
 

@@ -40,6 +40,18 @@ def accumulated_grads(model, loss_fn, X, Y, micro_batch_size):
             p.grad /= n
     return summed / n
 '''),
+    RightAnswer("as many equal micro-batches (torch.chunk), the last "
+                "first", cell="accumulated_grads", old=None, new='''
+def accumulated_grads(model, loss_fn, X, Y, micro_batch_size):
+    model.zero_grad(set_to_none=True)
+    pieces = -(-len(X) // micro_batch_size)
+    total = 0.0
+    for xb, yb in reversed(list(zip(X.chunk(pieces), Y.chunk(pieces)))):
+        loss = loss_fn(model(xb), yb)
+        (loss * len(xb) / len(X)).backward()
+        total += loss.item() * len(xb) / len(X)
+    return total
+'''),
     # checkpoint and resume
     RightAnswer("tensors cloned by hand, the optimizer's state deep-copied",
                 cell="checkpoint", old=None, new='''

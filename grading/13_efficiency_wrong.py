@@ -51,6 +51,11 @@ WRONG_ANSWERS = [
                 "without dividing by N", cell="accumulated_grads",
                 old=_WEIGHTED, new="loss = loss_fn(model(xb), yb) * len(xb)",
                 loses=_ACC),
+    WrongAnswer("the whole batch in every pass (model(X), Y for xb, yb): "
+                "the right gradient, without micro-batches",
+                cell="accumulated_grads", old=_WEIGHTED,
+                new="loss = loss_fn(model(X), Y) * (len(xb) / n)",
+                loses=_ACC),
     WrongAnswer("gradients cleared inside the loop (only the last "
                 "micro-batch's remain)", cell="accumulated_grads",
                 old="        loss.backward()",

@@ -26,6 +26,10 @@ _LR_SCALED = """\
             return loss_fn(pred, target)"""
 _SCALE_LAST = "            linears[-1].weight *= factor"
 
+_EVERY_STEP = """\
+    for X, y in batches:
+        weight, grad, step = measure_step(model, loss_fn, X, y, optimizer)"""
+
 WRONG_ANSWERS = [
     WrongAnswer("the copy before the step shares memory (detach, no clone)",
                 cell="measure_step",
@@ -59,6 +63,22 @@ WRONG_ANSWERS = [
     WrongAnswer("the step with its sign", cell="measure_step",
                 old="(p.detach() - b).abs()", new="(p.detach() - b)",
                 loses=("test_measure_step", "test_loss_scale")),
+    WrongAnswer("who_moves: the measurements summed over all the steps, "
+                "not the last step's", cell="who_moves",
+                old=_EVERY_STEP, new="""\
+    totals = None
+    for X, y in batches:
+        measured = measure_step(model, loss_fn, X, y, optimizer)
+        totals = measured if totals is None else [
+            [a + b for a, b in zip(s, m)] for s, m in zip(totals, measured)]
+    weight, grad, step = totals""", loses=("test_who_moves",)),
+    WrongAnswer("who_moves: the first step's measurements, not the last's",
+                cell="who_moves", old=_EVERY_STEP, new="""\
+    first = None
+    for X, y in batches:
+        measured = measure_step(model, loss_fn, X, y, optimizer)
+        first = first or measured
+    weight, grad, step = first""", loses=("test_who_moves",)),
     WrongAnswer("the smallest first (ascending order)", cell="overlap",
                 old="descending=True", new="descending=False",
                 loses=("test_overlap", "test_who_moves")),
@@ -75,6 +95,17 @@ WRONG_ANSWERS = [
                 loses=("test_overlap", "test_who_moves")),
     WrongAnswer("ranked by signed value, not by size", cell="overlap",
                 old="v.detach().abs().flatten()", new="v.detach().flatten()",
+                loses=("test_overlap",)),
+    WrongAnswer("torch's default sort, not a stable one (ties keep their "
+                "order only up to 16 entries)", cell="overlap",
+                old="torch.argsort(sizes, descending=True, stable=True)",
+                new="torch.argsort(sizes, descending=True)",
+                loses=("test_overlap",)),
+    WrongAnswer("a and b must have the same shapes, not only as many "
+                "entries", cell="overlap",
+                old="if sum(v.numel() for v in a) != sum(v.numel() for v "
+                    "in b):",
+                new="if [v.shape for v in a] != [v.shape for v in b]:",
                 loses=("test_overlap",)),
     WrongAnswer("ties to the later position", cell="overlap",
                 old="torch.argsort(sizes, descending=True, stable=True)",

@@ -107,4 +107,35 @@ WRONG_ANSWERS = [
     WrongAnswer("lr = 0 refused", cell="SGD",
                 old="if lr < 0:", new="if lr <= 0:",
                 loses=("test_sgd_init",)),
+    WrongAnswer("drop_last drops a full last batch (start + batch_size < n)",
+                cell="minibatches",
+                old="stop = n - n % batch_size if drop_last else n",
+                new="stop = n - batch_size if drop_last else n",
+                loses=("test_minibatches",)),
+    WrongAnswer("velocity looked up by position among the parameters that "
+                "have a gradient", cell="SGD",
+                old="for i, p in enumerate(self.params):",
+                new="for i, p in enumerate([q for q in self.params "
+                    "if q.grad is not None]):",
+                loses=("test_sgd_momentum",)),
+    WrongAnswer("a missing gradient taken as zero (the velocity still moves "
+                "the parameter)", cell="SGD",
+                old="                if p.grad is None:\n"
+                    "                    continue\n"
+                    "                g = p.grad",
+                new="                g = p.grad if p.grad is not None "
+                    "else torch.zeros_like(p)",
+                loses=("test_sgd_momentum",)),
+    WrongAnswer("the velocity forgotten when a gradient is missing",
+                cell="SGD",
+                old="                if p.grad is None:\n"
+                    "                    continue",
+                new="                if p.grad is None:\n"
+                    "                    self.velocity[i] = None\n"
+                    "                    continue",
+                loses=("test_sgd_momentum",)),
+    WrongAnswer("the velocity made as torch.zeros(p.shape): float32, on the "
+                "CPU", cell="SGD", old="v = self.velocity[i] = g.clone()",
+                new="v = self.velocity[i] = torch.zeros(p.shape).add_(g)",
+                loses=("test_sgd_momentum",)),
 ]

@@ -16,6 +16,17 @@ _WRAPPER = """\
         return
         beta1, beta2 = self.betas"""
 
+_DECAY_IN_LOOP = """\
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if self.weight_decay != 0:
+                    if self.decoupled_weight_decay:
+                        p.mul_(1 - self.lr * self.weight_decay)
+                    else:
+                        g = g + self.weight_decay * p
+"""
+
 WRONG_ANSWERS = [
     WrongAnswer("beta = 1 accepted", cell="Adam",
                 old="0.0 <= beta < 1.0", new="0.0 <= beta <= 1.0",
@@ -63,6 +74,32 @@ WRONG_ANSWERS = [
     WrongAnswer("None gradients not skipped", cell="Adam",
                 old="if p.grad is None:", new="if False:",
                 loses=("test_adam_state",)),
+    WrongAnswer("decoupled decay also of the parameters without a gradient",
+                cell="Adam", old=_DECAY_IN_LOOP, new="""\
+                if self.weight_decay != 0 and self.decoupled_weight_decay:
+                    p.mul_(1 - self.lr * self.weight_decay)
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if self.weight_decay != 0 and not self.decoupled_weight_decay:
+                    g = g + self.weight_decay * p
+""", loses=("test_adam_decoupled",)),
+    WrongAnswer("m, v and the step count forgotten when a gradient is "
+                "missing", cell="Adam",
+                old="                if p.grad is None:\n"
+                    "                    continue",
+                new="                if p.grad is None:\n"
+                    "                    self.state[i] = None\n"
+                    "                    continue",
+                loses=("test_adam_state",)),
+    WrongAnswer("m and v made as torch.zeros(p.shape): float32, on the CPU",
+                cell="Adam", old='"m": torch.zeros_like(p),\n'
+                '                                             '
+                '"v": torch.zeros_like(p)}',
+                new='"m": torch.zeros(p.shape),\n'
+                '                                             '
+                '"v": torch.zeros(p.shape)}',
+                loses=("test_adam_step",)),
     WrongAnswer("wraps torch.optim.Adam", cell="Adam",
                 old="        beta1, beta2 = self.betas", new=_WRAPPER,
                 loses=("test_adam_step", "test_adam_l2",

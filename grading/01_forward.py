@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ziptie.grader.probe import Probe, close, task
+from ziptie.grader.probe import Probe, close, hint, task
 from ziptie.grader.wire import ref
 
 
@@ -198,3 +198,30 @@ def copy_params(rng):
         for name in names:
             probe.get(f"{name}.requires_grad")
         yield probe, _copied(params, X)
+    yield _blocks_case(rng, [int(rng.integers(2, 6)) for _ in range(4)])
+
+
+def _blocks_case(rng, sizes):
+    """Blocks Sequential(Linear, ReLU), then a Linear, in an nn.Sequential
+    built in the sandbox: the model's Linear layers are those of
+    model.modules(), not its own items (nor every other one of them)."""
+    params = _numpy_params(rng, sizes)
+    X = rng.normal(size=(7, sizes[0]))
+    probe, parts = Probe(), []
+    for l, (a, b) in enumerate(pairwise(sizes)):
+        probe.keep("torch.nn.Linear", a, b)
+        if l < len(params) - 1:
+            probe.keep("torch.nn.ReLU")
+            probe.keep("torch.nn.Sequential", ref(len(probe.steps) - 2),
+                       ref(len(probe.steps) - 1))
+        parts.append(ref(len(probe.steps) - 1))
+    net = len(probe.steps)
+    probe.keep("torch.nn.Sequential", *parts)
+    probe.then("copy_params", ref(net), params)
+    probe.then(f"${net}", torch.from_numpy(X).float())
+    probe.text = (f"copy_params(model, params), model an nn.Sequential of "
+                  f"{len(params) - 1} blocks nn.Sequential(nn.Linear, "
+                  f"nn.ReLU) and an nn.Linear, sizes {sizes}; then model(X)")
+    return probe, hint(close(_forward(X, params), rtol=1e-4, atol=1e-4),
+                       "find the nn.Linear layers with model.modules(): "
+                       "they may sit inside other modules")

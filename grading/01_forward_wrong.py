@@ -67,4 +67,16 @@ WRONG_ANSWERS = [
                 new="layer.weight = nn.Parameter(torch.as_tensor(W.T).to("
                     "layer.weight))",
                 loses=("test_copy_params",)),
+    WrongAnswer("the layers found by iterating over the model (only an "
+                "nn.Sequential's own items)", cell="copy_params",
+                old="layers = [m for m in model.modules() if isinstance(m, "
+                    "nn.Linear)]",
+                new="layers = [m for m in model if isinstance(m, nn.Linear)]",
+                loses=("test_copy_params",)),
+    WrongAnswer("the layers taken as model[2 * l] (Linear, ReLU, ... "
+                "assumed)", cell="copy_params",
+                old="layers = [m for m in model.modules() if isinstance(m, "
+                    "nn.Linear)]",
+                new="layers = [model[2 * l] for l in range(len(params))]",
+                loses=("test_copy_params",)),
 ]

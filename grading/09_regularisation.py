@@ -372,6 +372,8 @@ def early_stopping(rng):
     yield _early_case(rng, [2.0, 1.0, 1.0, 0.5], 1, 0.0)
     yield _early_case(rng, [1.0, 0.9, 0.9, 0.9, 0.8, 0.8, 0.8], 3, 0.0)
     yield _early_case(rng, [5.0, 4.0, 3.0, 2.0], 2, 0.0)
+    # the best at the first epoch: its weights are kept too
+    yield _early_case(rng, [1.0, 1.2, 1.1, 1.3], 3, 0.0)
     # min_delta: small improvements do not count (no loss falls exactly
     # min_delta below the best: rounding would decide)
     yield _early_case(rng, [1.0, 0.96, 0.9, 0.8, 0.79, 0.78, 0.77], 3, 0.05)

@@ -243,4 +243,13 @@ WRONG_ANSWERS = [
                 new="sizes = [int((i + 1) * n / k) - int(i * n / k) "
                     "for i in range(k)]",
                 loses=("test_kfold",)),
+    WrongAnswer("the first epoch only records its loss: its weights are not "
+                "kept", cell="EarlyStopping",
+                old="        self.epoch += 1\n",
+                new="        self.epoch += 1\n"
+                    "        if self.epoch == 1:\n"
+                    "            self.best_loss = val_loss\n"
+                    "            self.best_epoch = 1\n"
+                    "            return False\n",
+                loses=("test_early_stopping",)),
 ]

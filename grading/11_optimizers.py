@@ -501,6 +501,13 @@ def range_test(rng):
                           float(10 ** rng.uniform(2, 3)),
                           int(rng.integers(40, 70)),
                           float(rng.uniform(3.0, 5.0)), num_batches)
+    # a large stop_factor: the loss climbs for several steps past the
+    # lowest before it stops, and no single step jumps by the factor
+    for loss in ("MSELoss", "CrossEntropyLoss"):
+        yield _range_case(rng, loss, float(10 ** rng.uniform(-4, -3)),
+                          float(10 ** rng.uniform(2, 3)),
+                          int(rng.integers(40, 70)),
+                          float(rng.uniform(10.0, 30.0)), 2)
     # rates too small for the loss ever to blow up: all the steps
     yield _range_case(rng, "MSELoss", float(10 ** rng.uniform(-5, -4)),
                       float(10 ** rng.uniform(-3, -2)),

@@ -283,4 +283,10 @@ WRONG_ANSWERS = [
                     "        optimizer.step()\n"
                     '        optimizer.param_groups[0]["lr"] = lr',
                 loses=("test_range_test",)),
+    WrongAnswer("stops once a loss exceeds stop_factor times the previous "
+                "loss, not the lowest", cell="lr_range_test",
+                old="if not losses[-1] <= stop_factor * min(losses):",
+                new="if len(losses) > 1 and not losses[-1] <= stop_factor "
+                    "* losses[-2]:",
+                loses=("test_range_test",)),
 ]

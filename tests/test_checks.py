@@ -166,8 +166,9 @@ def test_an_error_about_none_asks_for_the_missing_return():
     why = reason(probe, equal(False), {"Layer": Layer})
     assert why.startswith("Layer(), eval() raised AttributeError: "
                           "'NoneType' object has no attribute 'training'")
-    assert why.endswith("return its result (a layer's eval() and train() "
-                        "return self)?")
+    assert why.endswith("(a function or method that ends without return "
+                        "gives None; a layer's eval() and train() return "
+                        "self)")
     Layer.eval = lambda self: setattr(self, "training", False) or self
     assert reason(probe, equal(False), {"Layer": Layer}) is None
 

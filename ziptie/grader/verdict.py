@@ -160,9 +160,9 @@ def _none_hint(error: str) -> str:
     grader (or the student's own code) then uses."""
     if "'NoneType'" not in error:
         return ""
-    return ("; a value was None where one was needed: does each function "
-            "and method you wrote return its result (a layer's eval() and "
-            "train() return self)?")
+    return ("; a value was None where one was needed (a function or "
+            "method that ends without return gives None; a layer's eval() "
+            "and train() return self)")
 
 
 def reason(probe, expect, got: dict | None) -> str | None:

@@ -436,37 +436,46 @@ def magnitude_prune(rng):
 
 # -- task 4: freeze_body -------------------------------------------------------
 
-def _freeze_case(rng, sizes, end_activation):
+def _freeze_case(rng, sizes, end_activation, *, no_bias=(), tail=()):
+    """``freeze_body`` on a net of Linear layers of ``sizes``; the Linear
+    layers at the positions ``no_bias`` (-1: the head) have no bias, and
+    the activations ``tail`` follow the last one."""
     net = _net(rng, sizes, end_activation)
     linears = _linear_indices(net)
+    for j in no_bias:
+        net[linears[j]].bias = None
+    for activation in tail:
+        net.append(activation())
+    names = [f"{k}.{name}" for k in linears for name in ("weight", "bias")
+             if getattr(net[k], name) is not None]
     probe = Probe().put(net).then("freeze_body", ref(0))
-    for k in linears:
-        probe.get(f"$0.{k}.weight.requires_grad").get(
-            f"$0.{k}.bias.requires_grad")
-    for k in linears:
-        probe.get(f"$0.{k}.weight").get(f"$0.{k}.bias")
-    flags = [False] * (2 * len(linears) - 2) + [True, True]
+    for name in names:
+        probe.get(f"$0.{name}.requires_grad")
+    for name in names:
+        probe.get(f"$0.{name}")
     head = net[linears[-1]]
-    count = head.weight.numel() + head.bias.numel()
-    weights = [p.detach().numpy() for k in linears
-               for p in (net[k].weight, net[k].bias)]
+    flags = [name.startswith(f"{linears[-1]}.") for name in names]
+    count = sum(p.numel() for p in head.parameters())
+    weights = [net.get_parameter(name).detach().numpy() for name in names]
     same = close(weights, rtol=0, atol=0)
-    layers = ", ".join(type(layer).__name__ for layer in net)
+    layers = ", ".join(type(layer).__name__ + (
+        "(bias=False)" if isinstance(layer, nn.Linear) and layer.bias is None
+        else "") for layer in net)
     probe.text = f"freeze_body(nn.Sequential({layers}))"
 
     def compare(values):
-        m = 2 * len(linears)
+        m = len(names)
         got_count, got_flags = values[-2 * m - 1], values[-2 * m:-m]
         if got_flags != flags:
-            return (f"requires_grad of (weight, bias) of each Linear "
-                    f"layer must be {flags}, got {got_flags}: freeze every "
-                    f"parameter (biases too) but those of the last layer "
-                    f"with parameters")
+            return (f"requires_grad of the parameters {names} must be "
+                    f"{flags}, got {got_flags}: freeze every parameter "
+                    f"(biases too) but those of the last layer with "
+                    f"parameters")
         if same([values[-m:]]):
             return "freezing must leave every weight as it was"
         if type(got_count) is not int or got_count != count:
             return (f"{count} numbers stay trainable (the entries of the "
-                    f"head's weight and bias), got {got_count!r}")
+                    f"head's parameters), got {got_count!r}")
         return None
     return probe, compare
 
@@ -480,3 +489,8 @@ def freeze_body(rng):
     yield _freeze_case(rng, sizes(4), True)
     yield _freeze_case(rng, sizes(2), False)
     yield _freeze_case(rng, sizes(5), bool(rng.integers(2)))
+    # a head without a bias (its parameters are not the last two), and a
+    # body layer without one in a net that ends in two activations (its
+    # head is not model[-2])
+    yield _freeze_case(rng, sizes(3), False, no_bias=(-1,))
+    yield _freeze_case(rng, sizes(4), True, no_bias=(0,), tail=(nn.ReLU,))

@@ -145,4 +145,23 @@ WRONG_ANSWERS = [
     WrongAnswer("counts every number, the frozen ones too",
                 cell="freeze_body", old=" if p.requires_grad)", new=")",
                 loses=_FROZEN),
+    WrongAnswer("all but the last two parameter tensors frozen (as if the "
+                "head always had a bias)", cell="freeze_body",
+                old="""\
+    layers = [layer for layer in model if list(layer.parameters())]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in layers[-1].parameters():
+        p.requires_grad_(True)""", new="""\
+    params = list(model.parameters())
+    for p in params[:-2]:
+        p.requires_grad_(False)
+    for p in params[-2:]:
+        p.requires_grad_(True)""", loses=("test_freeze_body",)),
+    WrongAnswer("the head taken as model[-1], or model[-2] when the model "
+                "ends in an activation", cell="freeze_body",
+                old="layers[-1].parameters()",
+                new="(model[-1] if list(model[-1].parameters()) else "
+                    "model[-2]).parameters()",
+                loses=("test_freeze_body",)),
 ]

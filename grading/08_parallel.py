@@ -20,7 +20,12 @@ from torch import nn
 from torch.utils.data import DistributedSampler
 
 from ziptie.grader.probe import Probe, close, task
-from ziptie.grader.recipes import random_linear, random_tensor
+from ziptie.grader.recipes import (
+    count_backward,
+    one_micro_batch_each,
+    random_linear,
+    random_tensor,
+)
 from ziptie.grader.wire import ref
 
 #: The sampler's own code may not hand the indices to ``shard``.
@@ -266,30 +271,64 @@ def ddp_gradient(rng):
 
 def _accumulated(net, optimizer, settings, loss, calls):
     """The mean losses and final weights of one accumulated step per call
-    (a list of micro-batches), on a copy of ``net``."""
+    (a list of micro-batches), on a copy of ``net``; and for each call,
+    the first layer's weight gradient of each micro-batch's loss."""
     model = copy.deepcopy(net)
     opt = OPTIMIZERS[optimizer](model.parameters(), **settings)
     loss_fn = LOSSES[loss]()
-    losses = []
+    losses, passes = [], []
     for micro in calls:
         opt.zero_grad()
-        total = 0.0
+        total, grads = 0.0, []
         for X, y in micro:
             part = loss_fn(model(X), y) / len(micro)
+            before = model[0].weight.grad
+            before = 0 if before is None else before.clone()
             part.backward()
+            grads.append((model[0].weight.grad - before).numpy())
             total += part.item()
         opt.step()
         losses.append(total)
-    return losses, [p.detach().numpy() for p in model.parameters()]
+        passes.append(grads)
+    return losses, [p.detach().numpy() for p in model.parameters()], passes
 
 
-def _accumulate_like(net, optimizer, settings, loss, calls, rtol, atol):
-    losses, final = _accumulated(net, optimizer, settings, loss, calls)
+def _accumulate_like(net, optimizer, settings, loss, calls, rtol, atol,
+                     start):
+    """The values from ``start`` on: each call's loss, the weights, then
+    the gradients of the backward passes through the first layer."""
+    losses, final, passes = _accumulated(net, optimizer, settings, loss,
+                                         calls)
     same = close(final, rtol, atol)
     count = len(calls)
 
     def compare(values):
-        for t, (got, want) in enumerate(zip(values[4:4 + count], losses,
+        reason = _losses(values[start:start + count])
+        if reason:
+            return reason
+        reason = same([values[start + count:-1]])
+        if reason:
+            return (f"after {count} call(s) the weights differ from those "
+                    f"of optimizer.zero_grad() once, backward() on each "
+                    f"micro-batch's loss divided by K, optimizer.step() "
+                    f"once: {reason}")
+        got, first = values[-1], 0
+        for t, micro in enumerate(calls):
+            if not isinstance(got, list) or not one_micro_batch_each(
+                    got[first:first + len(micro)], [passes[t]],
+                    1e-6 if rtol < 1e-5 else 1e-3):
+                return (f"call {t + 1} of {count}: the weights are right, "
+                        f"but its backward passes did not each carry one "
+                        f"micro-batch's loss: call backward once for each "
+                        f"(X, y) of micro_batches, never on them joined")
+            first += len(micro)
+        if len(got) != first:
+            return (f"{len(got)} backward passes in {count} call(s) of "
+                    f"{first} micro-batches in all: one for each")
+        return None
+
+    def _losses(got_losses):
+        for t, (got, want) in enumerate(zip(got_losses, losses,
                                             strict=True)):
             try:
                 number = float(np.asarray(got, dtype=float))
@@ -300,11 +339,7 @@ def _accumulate_like(net, optimizer, settings, loss, calls, rtol, atol):
                 return (f"call {t + 1} of {count}: expected the mean of the "
                         f"{len(calls[t])} micro-batches' losses, {want:.6g}, "
                         f"got {number:.6g}")
-        reason = same([values[4 + count:]])
-        return reason and (
-            f"after {count} call(s) the weights differ from those of "
-            f"optimizer.zero_grad() once, backward() on each micro-batch's "
-            f"loss divided by K, optimizer.step() once: {reason}")
+        return None
     return compare
 
 
@@ -313,24 +348,36 @@ def _micro(rng, k, size, loss, dtype=torch.float64):
     return list(zip(X.split(size), y.split(size), strict=True))
 
 
-def _accumulate_case(net, optimizer, settings, loss, calls, rtol=1e-6,
-                     atol=1e-10):
+def _accumulate_case(rng, net, optimizer, settings, loss, calls, rtol=1e-6,
+                     atol=1e-10, stale=False):
+    """``calls`` of accumulate_step; with ``stale``, the model's .grad holds
+    gradients of an earlier step before the first (they must not count)."""
     probe = (Probe().put(net).keep("$0.parameters")
              .keep(f"torch.optim.{optimizer}", ref(1), **settings)
              .keep(f"torch.nn.{loss}"))
+    linears = [k for k, layer in enumerate(net)
+               if isinstance(layer, nn.Linear)]
+    if stale:
+        for k in linears:
+            for name in ("weight", "bias"):
+                probe.set(f"$0.{k}.{name}.grad", random_tensor(
+                    rng, getattr(net[k], name).shape, net[k].weight.dtype))
+    hook = count_backward(probe, "$0.0.weight")
+    start = len(probe.steps)
     for micro in calls:
         probe.then("accumulate_step", ref(0), ref(3), ref(2), micro)
-    for k, layer in enumerate(net):
-        if isinstance(layer, nn.Linear):
-            probe.get(f"$0.{k}.weight").get(f"$0.{k}.bias")
+    for k in linears:
+        probe.get(f"$0.{k}.weight").get(f"$0.{k}.bias")
+    probe.get(f"${hook}")
     shown = ", ".join(["params", *(f"{k}={v!r}" for k, v in
                                    settings.items())])
     probe.text = (f"accumulate_step(model, loss_fn, optimizer, "
                   f"micro_batches), {len(calls)} call(s) of "
                   f"{len(calls[0])} micro-batches with "
-                  f"torch.optim.{optimizer}({shown}) and torch.nn.{loss}()")
+                  f"torch.optim.{optimizer}({shown}) and torch.nn.{loss}()"
+                  f"{', with stale gradients in .grad' if stale else ''}")
     return probe, _accumulate_like(net, optimizer, settings, loss, calls,
-                                   rtol, atol)
+                                   rtol, atol, start)
 
 
 @task("test_accumulate", points=2)
@@ -345,9 +392,10 @@ def accumulate(rng):
               torch.float64),
              ("SGD", {"lr": 0.1, "momentum": 0.5}, "CrossEntropyLoss",
               [4, 2], torch.float32)]
-    for optimizer, settings, loss, ks, dtype in cases:
+    for case, (optimizer, settings, loss, ks, dtype) in enumerate(cases):
         net = _net(rng, (5, 7, 3), nn.Tanh, dtype)
         calls = [_micro(rng, k, int(rng.integers(1, 6)), loss, dtype)
                  for k in ks]
         tol = {} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-6}
-        yield _accumulate_case(net, optimizer, settings, loss, calls, **tol)
+        yield _accumulate_case(rng, net, optimizer, settings, loss, calls,
+                               stale=case in (1, 2), **tol)

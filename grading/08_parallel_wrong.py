@@ -23,6 +23,11 @@ _PER_RANK = """\
         indices = shard(len(X), world_size, rank, shuffle=False)
         copied = copy.deepcopy(model)
         loss = loss_fn(copied(X[indices]), y[indices])"""
+_EACH_PASS = """\
+    for X, y in micro_batches:
+        loss = loss_fn(model(X), y) / K
+        loss.backward()
+        total += loss.item()"""
 _ZERO_GRAD = """\
     optimizer.zero_grad()
     K = len(micro_batches)
@@ -137,4 +142,28 @@ WRONG_ANSWERS = [
     WrongAnswer("the last micro-batch's loss returned",
                 cell="accumulate_step", old="    return total",
                 new="    return loss.item() * K", loses=("test_accumulate",)),
+    WrongAnswer("the micro-batches joined: one backward pass on the whole "
+                "batch", cell="accumulate_step", old=_EACH_PASS, new="""\
+    X = torch.cat([x for x, _ in micro_batches])
+    y = torch.cat([t for _, t in micro_batches])
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    total = loss.item()""", loses=("test_accumulate",)),
+    WrongAnswer("the joined batch in every pass", cell="accumulate_step",
+                old=_EACH_PASS, new="""\
+    X_all = torch.cat([x for x, _ in micro_batches])
+    y_all = torch.cat([t for _, t in micro_batches])
+    for X, y in micro_batches:
+        loss = loss_fn(model(X_all), y_all) / K
+        loss.backward()
+        total += loss.item()""", loses=("test_accumulate",)),
+    WrongAnswer("zero_grad after the step, not before (gradients already in "
+                ".grad count)", cell="accumulate_step",
+                old="    optimizer.zero_grad()\n    K = len(micro_batches)\n"
+                    "    total = 0.0\n" + _EACH_PASS
+                    + "\n    optimizer.step()\n",
+                new="    K = len(micro_batches)\n    total = 0.0\n"
+                    + _EACH_PASS
+                    + "\n    optimizer.step()\n    optimizer.zero_grad()\n",
+                loses=("test_accumulate",)),
 ]

@@ -19,7 +19,12 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ziptie.grader.probe import Probe, close, task
-from ziptie.grader.recipes import random_linear, random_tensor
+from ziptie.grader.recipes import (
+    count_backward,
+    one_micro_batch_each,
+    random_linear,
+    random_tensor,
+)
 from ziptie.grader.wire import ref
 
 #: What pruning by hand must not hand its work to.
@@ -73,38 +78,6 @@ def _pass_grads(net, loss_fn, X, Y, size) -> list[list[np.ndarray]]:
     return grads
 
 
-def _one_micro_batch_each(passes, ways) -> bool:
-    """Whether each gradient in ``passes`` (of the first layer's weight,
-    one per backward pass) is a multiple of a different micro-batch's, all
-    the micro-batches of one of the ``ways`` to cut the batch: a pass
-    may weigh its micro-batch's loss as it likes (size / N, or size and
-    the sum divided by N at the end), in any order, but not be the whole
-    batch's, nor nothing."""
-    for grads in ways:
-        left = list(range(len(grads)))
-        for got in passes:
-            match = next((j for j in left if _multiple(got, grads[j])), None)
-            if match is None:
-                break
-            left.remove(match)
-        if not left and len(passes) == len(grads):
-            return True
-    return False
-
-
-def _multiple(got, want) -> bool:
-    """Whether ``got`` is c * ``want`` for some c != 0 (or both are 0)."""
-    got = np.asarray(got, dtype=float)
-    if got.shape != want.shape:
-        return False
-    size = float(np.sum(want * want))
-    if size == 0.0:
-        return not np.any(got)
-    c = float(np.sum(got * want)) / size
-    return c != 0.0 and bool(np.linalg.norm(got - c * want)
-                             <= 1e-6 * np.linalg.norm(got))
-
-
 def _accumulate_case(rng, n, size, *, classes, stale):
     d_in, hidden = int(rng.integers(2, 6)), int(rng.integers(2, 6))
     d_out = classes or int(rng.integers(1, 4))
@@ -129,11 +102,8 @@ def _accumulate_case(rng, n, size, *, classes, stale):
                       random_tensor(rng, net[k].weight.shape))
             probe.set(f"$0.{k}.bias.grad",
                       random_tensor(rng, net[k].bias.shape))
-    # the first layer's weight counts the backward passes through it: a
-    # gradient hook appends each gradient to a list kept in the sandbox
-    hook = len(probe.steps)
-    probe.put([]).look(f"${hook}.append")
-    probe.keep("$0.0.weight.register_hook", ref(hook + 1))
+    # the first layer's weight counts the backward passes through it
+    hook = count_backward(probe, "$0.0.weight")
     probe.then("accumulated_grads", ref(0), ref(3), ref(1), ref(2), size)
     for k in linears:
         probe.get(f"$0.{k}.weight.grad").get(f"$0.{k}.bias.grad")
@@ -172,7 +142,7 @@ def _accumulate_case(rng, n, size, *, classes, stale):
             return (f"the gradients came from fewer backward passes than "
                     f"the {pieces} micro-batches: call backward once for "
                     f"each micro-batch, never on the whole batch")
-        if not _one_micro_batch_each(passes, ways):
+        if not one_micro_batch_each(passes, ways):
             return (f"the gradients are the whole batch's, but the "
                     f"{len(passes)} backward passes did not each carry one "
                     f"micro-batch's: the loss of pass k is that of "

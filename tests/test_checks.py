@@ -284,3 +284,30 @@ def test_random_inputs_come_from_the_generator_given():
     assert layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
     again = random_linear(np.random.default_rng(4), 5, 2)
     torch.testing.assert_close(layer.weight, again.weight)
+
+
+def test_one_micro_batch_each_tells_micro_batches_from_the_whole_batch(rng):
+    from ziptie.grader.recipes import one_micro_batch_each
+
+    grads = [rng.normal(size=(3, 2)) for _ in range(3)]   # of 3 micro-batches
+    whole = sum(grads) / 3
+    # weighted as the student likes, in any order
+    assert one_micro_batch_each([2 * grads[0], grads[1] / 3, 5 * grads[2]],
+                                [grads])
+    assert one_micro_batch_each([grads[2], grads[0], grads[1]], [grads])
+    # the whole batch's gradient in pieces, nothing, or too few or many
+    assert not one_micro_batch_each([whole / 3] * 3, [grads])
+    assert not one_micro_batch_each([3 * whole, 0 * whole, 0 * whole],
+                                    [grads])
+    assert not one_micro_batch_each(grads[:2], [grads])
+    assert not one_micro_batch_each(grads + [grads[0]], [grads])
+    assert not one_micro_batch_each([grads[0], grads[0], grads[1]], [grads])
+    # one way of several to cut the batch; a zero gradient matches a zero
+    other = [rng.normal(size=(3, 2)), np.zeros((3, 2))]
+    assert one_micro_batch_each([np.zeros((3, 2)), 4 * other[0]],
+                                [grads, other])
+    # what is not a list of arrays of the right shape
+    assert not one_micro_batch_each(None, [grads])
+    assert not one_micro_batch_each([g.T for g in grads], [grads])
+    assert not one_micro_batch_each(
+        [grads[0], grads[1], np.full((3, 2), np.nan)], [grads])

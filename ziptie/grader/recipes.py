@@ -193,6 +193,60 @@ def trained_like(reference, net, X, y, num_steps: int, *,
 
 # -- a trained classifier ----------------------------------------------------
 
+def count_backward(probe: Probe, path: str) -> int:
+    """Hook the tensor at ``path`` (a weight of the model, ``"$0.0.weight"``)
+    so that each backward pass through it appends its gradient to a list
+    kept in the sandbox; the step that holds that list, to read it back
+    with ``probe.get(f"${index}")`` once the calls are made."""
+    index = len(probe.steps)
+    probe.put([]).look(f"${index}.append")
+    probe.keep(f"{path}.register_hook", ref(index + 1))
+    return index
+
+
+def one_micro_batch_each(passes: Any, ways: list[list], rtol: float = 1e-6
+                         ) -> bool:
+    """Whether each gradient of ``passes`` (one per backward pass, as
+    :func:`count_backward` reads them) is a multiple of a different
+    micro-batch's, all the micro-batches of one of the ``ways`` to cut a
+    batch (each a list of the gradients of its micro-batches' losses): a
+    pass may weigh its micro-batch's loss as it likes (1 / K, size / N,
+    or size and the sum divided at the end), in any order, but not carry
+    the whole batch, nor nothing."""
+    if not isinstance(passes, list):
+        return False
+    for grads in ways:
+        left = list(range(len(grads)))
+        for got in passes:
+            match = next((j for j in left
+                          if _multiple(got, grads[j], rtol)), None)
+            if match is None:
+                break
+            left.remove(match)
+        if not left and len(passes) == len(grads):
+            return True
+    return False
+
+
+def _multiple(got: Any, want: Any, rtol: float) -> bool:
+    """Whether ``got`` is c * ``want`` for some c != 0 (or both are 0)."""
+    import numpy as np
+
+    try:
+        got = np.asarray(got, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    want = np.asarray(want, dtype=float)
+    if got.shape != want.shape or not np.all(np.isfinite(got)):
+        return False
+    size = float(np.sum(want * want))
+    if size == 0.0:
+        return not np.any(got)
+    c = float(np.sum(got * want)) / size
+    return c != 0.0 and bool(np.linalg.norm(got - c * want)
+                             <= rtol * np.linalg.norm(got))
+
+
 @functools.cache
 def _digits_held_back():
     """The digits ``ziptie.data.load`` never returns, which no notebook

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ziptie.grader.probe import Probe, close, raises, task
+from ziptie.grader.probe import Probe, close, hint, raises, task
 from ziptie.grader.recipes import (
     TORCH_OPTIM,
     classifier,
@@ -177,9 +177,7 @@ def sgd_momentum(rng):
         # 1: gradients copied into the same .grad tensor, as backward()
         # does; 2: float32
         dtype = torch.float64 if trial < 2 else torch.float32
-        # float64 throughout: a velocity made in float32 (torch.zeros(
-        # p.shape)) is off by about 1e-7, and on another device on a GPU
-        tol = 1e-10 if trial < 2 else 1e-4
+        tol = 1e-6 if trial < 2 else 1e-4
         momentum = float(rng.uniform(0.3, 0.99))
         params = _params(rng, dtype)
         # the last parameter has no gradient at first; the first one loses
@@ -194,6 +192,19 @@ def sgd_momentum(rng):
                      lr=0.1, momentum=momentum),
                driven_like(torch.optim.SGD, params, grads, lrs=lrs,
                            rtol=tol, atol=tol, lr=0.1, momentum=momentum))
+
+    # weights and gradients of about 1e-50, which float64 holds and
+    # float32 does not: a velocity made in float32 (torch.zeros(p.shape),
+    # on the CPU too) is 0 there, and the weights stand still
+    params = [(1e-50 * p).detach().requires_grad_() for p in _params(rng)]
+    grads = [[1e-50 * g for g in step] for step in _random_steps(rng, 20)]
+    momentum = float(rng.uniform(0.5, 0.95))
+    yield (drive("SGD", params, grads, lr=0.1, momentum=momentum),
+           hint(driven_like(torch.optim.SGD, params, grads, rtol=1e-6,
+                            atol=0.0, lr=0.1, momentum=momentum),
+                "weights and gradients of about 1e-50: keep the velocity in "
+                "the parameter's dtype and on its device "
+                "(torch.zeros_like(p), or g.clone())"))
 
 
 def _epoch_reference(model, X, y, batch_size, seed, epochs):

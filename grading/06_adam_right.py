@@ -162,8 +162,9 @@ class Adam:
             step_size = lr * bias2 ** 0.5 / bias1
             p.data -= step_size * m / (v.sqrt() + self.eps * bias2 ** 0.5)
 '''),
-    RightAnswer("param_groups as torch keeps them, the settings properties",
-                cell="Adam", old=None, new='''
+    RightAnswer("param_groups as torch keeps them, the settings properties, "
+                "the bias corrections as float32 tensors", cell="Adam",
+                old=None, new='''
 class Adam:
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=0.0, *, decoupled_weight_decay=False):
@@ -228,8 +229,10 @@ class Adam:
                 t, m, v = state["t"], state["m"], state["v"]
                 m.mul_(beta1).add_(grad, alpha=1 - beta1)
                 v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denom = (v / (1 - beta2 ** t)).sqrt_().add_(group["eps"])
-                p.addcdiv_(m, denom, value=-lr / (1 - beta1 ** t))
+                bc1 = 1 - torch.tensor(beta1) ** t
+                bc2 = torch.sqrt(torch.tensor(1 - beta2 ** t))
+                denom = (v.sqrt() / bc2).add_(group["eps"])
+                p.sub_(lr / bc1 * m / denom)
 '''),
     # AdamW
     RightAnswer("settings passed by position", cell="AdamW", old=None,

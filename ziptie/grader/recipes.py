@@ -1,5 +1,6 @@
 """Checks that several assignments share: random inputs, driving an
-optimizer class step by step, training a small net, scoring a classifier.
+optimizer class step by step, training a small net, counting backward
+passes by micro-batch, scoring a classifier.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def trained_like(reference, net, X, y, num_steps: int, *,
     return compare
 
 
-# -- a trained classifier ----------------------------------------------------
+# -- backward passes, one micro-batch each -----------------------------------
 
 def count_backward(probe: Probe, path: str) -> int:
     """Hook the tensor at ``path`` (a weight of the model, ``"$0.0.weight"``)
@@ -246,6 +247,8 @@ def _multiple(got: Any, want: Any, rtol: float) -> bool:
     return c != 0.0 and bool(np.linalg.norm(got - c * want)
                              <= rtol * np.linalg.norm(got))
 
+
+# -- a trained classifier ----------------------------------------------------
 
 @functools.cache
 def _digits_held_back():
